@@ -1,0 +1,24 @@
+# Shared settings for the local control plane scripts (sourced, not run).
+# Versions live here and in the wrapper modules under test/cluster/tools/.
+
+set -euo pipefail
+
+CLUSTER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$CLUSTER_SRC/../.." && pwd)
+
+# Built binaries are cached by component and a hash of its wrapper module, outside the work tree,
+# so that a fresh clone on the same machine (which is what CI is) reuses them.
+PLANTON_CACHE_DIR=${PLANTON_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/planton-helm}
+
+# Runtime state of one cluster: kubeconfig, certificates, data, logs, pids.
+CLUSTER_DIR=${CLUSTER_DIR:-$REPO_ROOT/.cluster}
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# tool_dir NAME: the cache directory for the binaries of test/cluster/tools/NAME.
+tool_dir() {
+  local name=$1 src=$CLUSTER_SRC/tools/$1 sum
+  sum=$(cat "$src/go.mod" "$src/build.env" 2>/dev/null | sha256sum | cut -c1-12)
+  printf '%s/bin/%s-%s' "$PLANTON_CACHE_DIR" "$name" "$sum"
+}
