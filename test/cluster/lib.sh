@@ -22,3 +22,15 @@ tool_dir() {
   sum=$(cat "$src/go.mod" "$src/build.env" 2>/dev/null | sha256sum | cut -c1-12)
   printf '%s/bin/%s-%s' "$PLANTON_CACHE_DIR" "$name" "$sum"
 }
+
+# Components in start order; down.sh stops them in reverse.
+COMPONENTS=(etcd registry http-repo kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+# running NAME: true when the pid recorded for NAME is alive and still runs the binary recorded
+# with it (so a recycled pid is never mistaken for ours).
+running() {
+  local pidf=$CLUSTER_DIR/pids/$1.pid pid exe
+  [[ -f $pidf ]] || return 1
+  read -r pid exe <"$pidf"
+  [[ -n $pid && $(readlink "/proc/$pid/exe" 2>/dev/null) == "$exe" ]]
+}

@@ -1,0 +1,56 @@
+# Planton HelmRelease controller. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NPM_STAMP := node_modules/.package-lock.json
+
+.PHONY: help deps generate check-generated breaking build build-runner cluster-build cluster-up \
+        cluster-down cluster-status test test-unit test-integration demo
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: $(NPM_STAMP) ## Install the pinned npm toolchain (Node 24, buf, ts-proto, TypeScript, vitest).
+
+generate: deps ## Regenerate src/gen and helm-runner/gen from proto/ (buf generate), then buf lint.
+	npm run generate
+
+breaking: deps ## buf breaking against the main branch.
+	npx buf breaking --against '.git#branch=main'
+
+build: deps build-runner ## Type-check TypeScript and build the helm-runner binary.
+	npm run typecheck
+
+build-runner: ## Build helm-runner into bin/.
+	cd helm-runner && go build -o ../bin/ ./...
+
+cluster-build: ## Build the control-plane binaries into the cache (no-op when cached).
+	test/cluster/build.sh
+
+cluster-up: deps ## Start etcd, kube-apiserver, controller-manager, scheduler, KWOK, OCI + HTTP chart repositories.
+	test/cluster/up.sh
+
+cluster-down: ## Stop everything cluster-up started and remove its state.
+	test/cluster/down.sh
+
+cluster-status: ## Show which cluster components are running.
+	test/cluster/status.sh
+
+test: deps ## Every test: checks, Go and TypeScript unit tests, integration tests on a local cluster.
+	test/run.sh
+
+test-unit: deps ## Unit tests only (no cluster).
+	cd helm-runner && go test ./...
+	npx vitest run --project unit --passWithNoTests
+
+test-integration: deps ## Integration tests against a running cluster (make cluster-up first).
+	npx vitest run --project integration
+
+demo: ## Runs the product end to end (arrives with the reconciler, issue 4).
+	@echo "make demo arrives with the reconciler (issue 4). Today: make cluster-up, then see README.md." >&2
+	@exit 2

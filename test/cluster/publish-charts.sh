@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Packages every test chart (test/charts/<chart>/<version>/) and publishes it to the HTTP chart
+# repository (a directory with index.yaml behind a static server) and to the OCI registry.
+# Re-running republishes the same versions; nothing else in the repositories changes.
+#
+# Usage: publish-charts.sh HELM HTTP_DIR HTTP_URL OCI_URL
+set -euo pipefail
+helm=$1 http_dir=$2 http_url=$3 oci_url=$4
+charts=$(cd "$(dirname "${BASH_SOURCE[0]}")/../charts" && pwd)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Work on a copy (dependency builds write charts/ and Chart.lock); file:// dependencies are
+# relative paths inside test/charts, so the copy keeps the same layout.
+cp -r "$charts" "$work/src"
+for dir in "$work"/src/*/*/; do
+  [[ -f $dir/Chart.yaml ]] || continue
+  if grep -q '^dependencies:' "$dir/Chart.yaml"; then
+    "$helm" dependency build "$dir" >/dev/null
+  fi
+  "$helm" package "$dir" -d "$work/packages" >/dev/null
+done
+
+cp "$work"/packages/*.tgz "$http_dir/"
+"$helm" repo index "$http_dir" --url "$http_url"
+for pkg in "$work"/packages/*.tgz; do
+  "$helm" push "$pkg" "$oci_url" --plain-http
+done
+echo "published $(ls "$work"/packages | wc -l) chart versions to $http_url and $oci_url"

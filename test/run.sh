@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test: static checks (buf lint, generated code up to date, TypeScript types),
+# Go tests of helm-runner, TypeScript unit tests, then the integration suites against the local
+# control plane. Starts the cluster when it is not already up, and stops it at the end in that
+# case (a cluster you started yourself is left running).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+started_cluster=0
+cleanup() {
+  if [[ $started_cluster == 1 ]]; then
+    step "stopping the local control plane"
+    test/cluster/down.sh || true
+  fi
+}
+trap cleanup EXIT
+
+step "generated code is up to date (buf generate, buf lint)"
+npm run --silent generate
+if [[ -n $(git status --porcelain -- src/gen helm-runner/gen) ]]; then
+  git status --short -- src/gen helm-runner/gen
+  echo "generated code differs from the committed tree: run 'make generate' and commit" >&2
+  exit 1
+fi
+
+step "TypeScript type check"
+npm run --silent typecheck
+
+step "Go: vet and unit tests (helm-runner)"
+(cd helm-runner && go vet ./... && go test ./...)
+
+step "TypeScript unit tests"
+npx vitest run --project unit --passWithNoTests
+
+step "local control plane"
+if ! test/cluster/status.sh >/dev/null; then
+  started_cluster=1
+fi
+test/cluster/up.sh
+
+step "integration tests"
+npx vitest run --project integration

@@ -1,0 +1,132 @@
+// Access to the local control plane and chart repositories started by `make cluster-up`
+// (test/cluster/up.sh), for integration tests. Reads .cluster/env once; fails with a clear
+// message when the cluster is not up.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { z } from 'zod';
+
+const execFileAsync = promisify(execFile);
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+const ClusterEnv = z.object({
+  KUBECONFIG: z.string().min(1),
+  PLANTON_KUBECTL: z.string().min(1),
+  PLANTON_HELM: z.string().min(1),
+  PLANTON_HTTP_REPO: z.url(),
+  PLANTON_OCI_REPO: z.string().startsWith('oci://'),
+  PLANTON_OCI_REGISTRY: z.string().min(1),
+  PLANTON_APISERVER: z.url(),
+  PLANTON_KUBE_VERSION: z.string().min(1),
+  HELM_CACHE_HOME: z.string().min(1),
+  HELM_CONFIG_HOME: z.string().min(1),
+  HELM_DATA_HOME: z.string().min(1),
+});
+export type ClusterEnv = z.infer<typeof ClusterEnv>;
+
+/** Parses KEY=VALUE lines (the format up.sh writes). */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !line.startsWith('#')) out[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return out;
+}
+
+let cached: ClusterEnv | undefined;
+
+/** The running cluster's addresses and tool paths. Throws when `make cluster-up` has not run. */
+export function clusterEnv(): ClusterEnv {
+  if (cached) return cached;
+  const dir = process.env['CLUSTER_DIR'] ?? resolve(repoRoot, '.cluster');
+  let text: string;
+  try {
+    text = readFileSync(resolve(dir, 'env'), 'utf8');
+  } catch {
+    throw new Error(`no local cluster: ${dir}/env is missing; run \`make cluster-up\` first`);
+  }
+  cached = ClusterEnv.parse(parseEnvFile(text));
+  return cached;
+}
+
+export function kubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(clusterEnv().KUBECONFIG);
+  return kc;
+}
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function run(bin: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
+  const env = clusterEnv();
+  const { stdout, stderr } = await execFileAsync(bin, [...args], {
+    timeout: timeoutMs,
+    maxBuffer: 16 * 1024 * 1024,
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: process.env['HOME'] ?? '/tmp',
+      KUBECONFIG: env.KUBECONFIG,
+      HELM_CACHE_HOME: env.HELM_CACHE_HOME,
+      HELM_CONFIG_HOME: env.HELM_CONFIG_HOME,
+      HELM_DATA_HOME: env.HELM_DATA_HOME,
+    },
+  });
+  return { stdout, stderr };
+}
+
+/** Runs the Helm CLI built for the cluster (fixtures and smoke tests only; the product uses the SDK). */
+export function helm(args: readonly string[], timeoutMs = 180_000): Promise<RunResult> {
+  return run(clusterEnv().PLANTON_HELM, args, timeoutMs);
+}
+
+export function kubectl(args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
+  return run(clusterEnv().PLANTON_KUBECTL, args, timeoutMs);
+}
+
+/**
+ * Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs` with
+ * `what` and the last probe error in the message. A wait, not a timing assertion.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A namespace unique to one test run, deleted by the returned cleanup function. */
+export async function tempNamespace(prefix: string): Promise<{ name: string; cleanup: () => Promise<void> }> {
+  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const name = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+  await core.createNamespace({ body: { metadata: { name } } });
+  return {
+    name,
+    cleanup: async () => {
+      await core.deleteNamespace({ name }).catch(() => undefined);
+    },
+  };
+}

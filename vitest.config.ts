@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (pure code, beside the sources, no cluster) and `integration` (test/,
+// against the real local control plane started by `make cluster-up`).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts'],
+          exclude: ['src/gen/**'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 240_000,
+          hookTimeout: 240_000,
+          // Integration suites share one cluster; files run one at a time, tests within a file in order.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
