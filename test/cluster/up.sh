@@ -172,7 +172,7 @@ wait_for kube-apiserver 90 readyz
 
 # ---- controller-manager, scheduler, KWOK ------------------------------------------------------
 start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
-  --kubeconfig="$CLUSTER_DIR/pki/kcm.kubeconfig" --leader-elect=false \
+  --kubeconfig="$CLUSTER_DIR/pki/kcm.kubeconfig" --leader-elect=false --use-service-account-credentials=true \
   --bind-address=127.0.0.1 --secure-port="$PORT_KCM" \
   --service-account-private-key-file="$CLUSTER_DIR/pki/sa.key" --root-ca-file="$CLUSTER_DIR/pki/ca.crt" \
   --service-cluster-ip-range=10.96.0.0/16 --allocate-node-cidrs=false \
@@ -184,7 +184,7 @@ start kwok "$KWOK_BIN/kwok" --kubeconfig="$CLUSTER_DIR/pki/kwok.kubeconfig" \
   --config="$KWOK_BIN/stages.yaml" \
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --server-address="127.0.0.1:$PORT_KWOK" --node-ip=127.0.0.1 --cidr=10.244.0.0/16 \
-  --node-lease-duration-seconds=40
+  --node-lease-duration-seconds=40 --v=WARN
 
 # Three fake nodes with room for many pods. No NoSchedule taint: ordinary pods land on them.
 for i in 0 1 2; do

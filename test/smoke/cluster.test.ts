@@ -20,10 +20,14 @@ afterAll(async () => {
   await cleanup();
 });
 
-function condition(
-  conditions: readonly { type: string; status: string; reason?: string }[] | undefined,
-  type: string,
-): { status: string; reason?: string } | undefined {
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+function condition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
 
@@ -125,6 +129,8 @@ describe('local control plane', () => {
       return condition(p.status?.conditions, 'PodScheduled');
     });
     expect(scheduled).toMatchObject({ status: 'False', reason: 'Unschedulable' });
+    // Unschedulable because of the selector, not because the nodes are tainted or not ready.
+    expect(scheduled.message).toMatch(/3 node\(s\) didn't match Pod's node affinity\/selector/);
     const pod = await core.readNamespacedPod({ name: 'unschedulable', namespace: ns });
     expect(pod.status?.phase).toBe('Pending');
   });
