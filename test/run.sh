@@ -25,6 +25,13 @@ if [[ -n $(git status --porcelain -- src/gen helm-runner/gen) ]]; then
   exit 1
 fi
 
+step "no breaking proto changes against main (buf breaking)"
+if git rev-parse --verify --quiet main >/dev/null; then
+  npx buf breaking --against '.git#branch=main'
+else
+  echo "no local main branch: skipped"
+fi
+
 step "TypeScript type check"
 npm run --silent typecheck
 
