@@ -1,0 +1,37 @@
+# Two images from one file, one per container of the controller pod:
+#   docker build --target helm-runner -t planton/helm-runner .
+#   docker build --target reconciler  -t planton/helm-reconciler .
+# Not built in CI here (no container engine on the build machines); kept in step with the
+# Makefile's build commands.
+
+FROM golang:1.26-bookworm AS helm-runner-build
+WORKDIR /src/helm-runner
+COPY helm-runner/go.mod helm-runner/go.sum ./
+RUN go mod download
+COPY helm-runner/ ./
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/helm-runner ./cmd/helm-runner
+
+FROM node:24-bookworm-slim AS reconciler-build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src/ ./src/
+RUN npm run build && npm prune --omit=dev
+
+# The runner: a static binary, no shell, non-root. It listens on a unix socket in a volume
+# shared with the reconciler.
+FROM gcr.io/distroless/static-debian12:nonroot AS helm-runner
+COPY --from=helm-runner-build /out/helm-runner /helm-runner
+USER 65532:65532
+ENTRYPOINT ["/helm-runner"]
+
+# The reconciler: Node 24 (the version the project pins), production dependencies only.
+FROM node:24-bookworm-slim AS reconciler
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=reconciler-build /src/node_modules ./node_modules
+COPY --from=reconciler-build /src/dist ./dist
+COPY package.json ./
+USER node
+ENTRYPOINT ["node", "dist/src/main.js"]
