@@ -19,9 +19,10 @@ COPY tsconfig.json ./
 COPY src/ ./src/
 RUN npm run build && npm prune --omit=dev
 
-# The runner: a static binary, no shell, non-root. It listens on a unix socket in a volume
-# shared with the reconciler.
-FROM gcr.io/distroless/static-debian12:nonroot AS helm-runner
+# The runner: a static binary with the CA bundle (for https:// and oci:// repositories), no
+# shell, non-root. It listens on a unix socket in a volume shared with the reconciler.
+FROM scratch AS helm-runner
+COPY --from=helm-runner-build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=helm-runner-build /out/helm-runner /helm-runner
 USER 65532:65532
 ENTRYPOINT ["/helm-runner"]
