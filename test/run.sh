@@ -47,5 +47,8 @@ if ! test/cluster/status.sh >/dev/null; then
 fi
 test/cluster/up.sh
 
-step "integration tests"
+step "Go integration tests (helm-runner against the local cluster and repositories)"
+(cd helm-runner && PLANTON_REQUIRE_CLUSTER=1 go test -tags integration -count=1 ./...)
+
+step "integration tests (vitest)"
 npx vitest run --project integration
