@@ -1,0 +1,96 @@
+// Package action performs one Helm SDK operation per call on one release: state, install,
+// upgrade, rollback, uninstall, test and unlock. Each function is a thin wrapper around the
+// Helm action of the same name and does not determine if there is a desire to perform the
+// action: the reconciler decides, this package executes and reports.
+//
+// Every mutating function returns a Result with the writes Helm made to release storage, as
+// observed by a wrapping storage driver, and a plain error only when nothing was written. A
+// failure after something was written is Result.Err: the caller must record it, not retry
+// blindly.
+package action
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"helm.sh/helm/v4/pkg/action"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	helmkube "helm.sh/helm/v4/pkg/kube"
+
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/kube"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/storage"
+)
+
+// ConfigDigestLabel is the release label holding the config digest given to Install or Upgrade
+// (Helm keeps release labels on its storage Secret, not in the release JSON).
+const ConfigDigestLabel = "helm.project-planton.org/config-digest"
+
+// FieldManager is the server-side apply field manager of every object Helm applies for the
+// runner: the Helm CLI's, so releases stay manageable by the CLI and drift correction (which
+// uses the same name) restores Helm's own fields.
+const FieldManager = "helm"
+
+var fieldManagerOnce sync.Once
+
+// Config is Helm's configuration for operations on releases of one namespace, with release
+// storage observed. Create one per call: it is cheap, and its Helm configuration is not safe for
+// concurrent operations.
+type Config struct {
+	helm      *action.Configuration
+	observer  *storage.Observer
+	namespace string
+	// clients supplies cached cluster capabilities; nil when built by NewConfigFrom.
+	clients *kube.Clients
+}
+
+// NewConfig returns a Config for releases in namespace, calling Kubernetes through clients
+// (shared discovery, REST mapping and capabilities) and storing releases in Secrets, as the Helm
+// CLI does. Helm's logs go to logger (nil: discarded) with values and error texts redacted.
+func NewConfig(clients *kube.Clients, namespace string, logger *slog.Logger) (*Config, error) {
+	fieldManagerOnce.Do(func() {
+		if helmkube.ManagedFieldsManager == "" {
+			helmkube.ManagedFieldsManager = FieldManager
+		}
+	})
+	var handler slog.Handler = slog.DiscardHandler
+	if logger != nil {
+		handler = redactingHandler{logger.Handler()}
+	}
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(handler))
+	if err := cfg.Init(clients, namespace, "secret"); err != nil {
+		return nil, failure.Wrap(failure.Internal, err, "initialise Helm")
+	}
+	// Helm's kube client takes its default namespace from the kubeconfig loader; the clients
+	// serve every namespace, so set the release namespace here.
+	if kc, ok := cfg.KubeClient.(*helmkube.Client); ok {
+		kc.Namespace = namespace
+	}
+	c := NewConfigFrom(cfg, namespace)
+	c.clients = clients
+	return c, nil
+}
+
+// NewConfigFrom wraps an initialised Helm configuration (tests: Helm's memory driver and fake
+// kube client), observing its release storage from now on.
+func NewConfigFrom(cfg *action.Configuration, namespace string) *Config {
+	obs := storage.NewObserver(cfg.Releases.Driver)
+	cfg.Releases.Driver = obs
+	return &Config{helm: cfg, observer: obs, namespace: namespace}
+}
+
+// useCachedCapabilities gives Helm the cluster capabilities cached per identity, so that it
+// does not invalidate and re-read discovery for every operation. A chart with CRDs to install
+// is left to Helm, which reads discovery again once the CRDs exist.
+func (c *Config) useCachedCapabilities(ch *chart.Chart, installsCRDs bool) error {
+	if c.clients == nil || (installsCRDs && len(ch.CRDObjects()) > 0) {
+		return nil
+	}
+	caps, err := c.clients.Capabilities()
+	if err != nil {
+		return asFailure(fmt.Errorf("read cluster capabilities: %w", err))
+	}
+	c.helm.Capabilities = caps
+	return nil
+}
