@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 NPM_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps generate check-generated breaking build build-runner cluster-build cluster-up \
-        cluster-down cluster-status test test-unit test-integration demo
+        cluster-down cluster-status test test-unit test-integration bench-runner demo
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,7 +49,12 @@ test-unit: deps ## Unit tests only (no cluster).
 	npx vitest run --project unit --passWithNoTests
 
 test-integration: deps ## Integration tests against a running cluster (make cluster-up first).
+	cd helm-runner && PLANTON_REQUIRE_CLUSTER=1 go test -tags integration -count=1 ./...
 	npx vitest run --project integration
+
+bench-runner: deps ## helm-runner benchmark on a running cluster (make cluster-up first): latency, throughput, RSS, drift.
+	cd helm-runner && PLANTON_REQUIRE_CLUSTER=1 go test -tags integration -run '^$$' -bench BenchmarkDetect10Objects -benchtime 3s ./internal/drift/
+	npx vitest run --project bench test/bench/runner.bench.test.ts
 
 demo: ## Runs the product end to end (arrives with the reconciler, issue 4).
 	@echo "make demo arrives with the reconciler (issue 4). Today: make cluster-up, then see README.md." >&2

@@ -17,10 +17,21 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: ['test/bench/**'],
           environment: 'node',
           testTimeout: 240_000,
           hookTimeout: 240_000,
           // Integration suites share one cluster; files run one at a time, tests within a file in order.
+          fileParallelism: false,
+        },
+      },
+      {
+        // Benchmarks (`make bench-*`): print figures, assert nothing about speed; not in `make test`.
+        test: {
+          name: 'bench',
+          include: ['test/bench/**/*.bench.test.ts'],
+          environment: 'node',
+          testTimeout: 3_600_000,
           fileParallelism: false,
         },
       },

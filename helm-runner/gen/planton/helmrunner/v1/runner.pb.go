@@ -1638,8 +1638,11 @@ type UpgradeRequest struct {
 	Description string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
 	// Delete new objects created by a failed upgrade.
 	CleanupOnFail bool `protobuf:"varint,12,opt,name=cleanup_on_fail,json=cleanupOnFail,proto3" json:"cleanup_on_fail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Take over fields owned by other field managers (server-side apply), for example a field
+	// someone changed with kubectl. False: such a field fails the upgrade with CONFLICT.
+	ForceConflicts bool `protobuf:"varint,13,opt,name=force_conflicts,json=forceConflicts,proto3" json:"force_conflicts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpgradeRequest) Reset() {
@@ -1756,6 +1759,13 @@ func (x *UpgradeRequest) GetCleanupOnFail() bool {
 	return false
 }
 
+func (x *UpgradeRequest) GetForceConflicts() bool {
+	if x != nil {
+		return x.ForceConflicts
+	}
+	return false
+}
+
 // UpgradeResponse is the result of an upgrade.
 type UpgradeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1839,8 +1849,10 @@ type RollbackRequest struct {
 	ServerSideApply *bool `protobuf:"varint,7,opt,name=server_side_apply,json=serverSideApply,proto3,oneof" json:"server_side_apply,omitempty"`
 	// Delete new objects created by a failed rollback.
 	CleanupOnFail bool `protobuf:"varint,8,opt,name=cleanup_on_fail,json=cleanupOnFail,proto3" json:"cleanup_on_fail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Take over fields owned by other field managers (server-side apply).
+	ForceConflicts bool `protobuf:"varint,9,opt,name=force_conflicts,json=forceConflicts,proto3" json:"force_conflicts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RollbackRequest) Reset() {
@@ -1925,6 +1937,13 @@ func (x *RollbackRequest) GetServerSideApply() bool {
 func (x *RollbackRequest) GetCleanupOnFail() bool {
 	if x != nil {
 		return x.CleanupOnFail
+	}
+	return false
+}
+
+func (x *RollbackRequest) GetForceConflicts() bool {
+	if x != nil {
+		return x.ForceConflicts
 	}
 	return false
 }
@@ -3329,7 +3348,7 @@ const file_planton_helmrunner_v1_runner_proto_rawDesc = "" +
 	"\x0fInstallResponse\x128\n" +
 	"\aoutcome\x18\x01 \x01(\v2\x1e.planton.helmrunner.v1.OutcomeR\aoutcome\x12;\n" +
 	"\x06writes\x18\x02 \x03(\v2#.planton.helmrunner.v1.ReleaseWriteR\x06writes\x129\n" +
-	"\x05state\x18\x03 \x01(\v2#.planton.helmrunner.v1.ReleaseStateR\x05state\"\x92\x04\n" +
+	"\x05state\x18\x03 \x01(\v2#.planton.helmrunner.v1.ReleaseStateR\x05state\"\xbb\x04\n" +
 	"\x0eUpgradeRequest\x12;\n" +
 	"\arelease\x18\x01 \x01(\v2!.planton.helmrunner.v1.ReleaseRefR\arelease\x125\n" +
 	"\x05chart\x18\x02 \x01(\v2\x1f.planton.helmrunner.v1.ChartRefR\x05chart\x12/\n" +
@@ -3344,12 +3363,13 @@ const file_planton_helmrunner_v1_runner_proto_rawDesc = "" +
 	"\rconfig_digest\x18\n" +
 	" \x01(\tR\fconfigDigest\x12 \n" +
 	"\vdescription\x18\v \x01(\tR\vdescription\x12&\n" +
-	"\x0fcleanup_on_fail\x18\f \x01(\bR\rcleanupOnFailB\x14\n" +
+	"\x0fcleanup_on_fail\x18\f \x01(\bR\rcleanupOnFail\x12'\n" +
+	"\x0fforce_conflicts\x18\r \x01(\bR\x0eforceConflictsB\x14\n" +
 	"\x12_server_side_apply\"\xc3\x01\n" +
 	"\x0fUpgradeResponse\x128\n" +
 	"\aoutcome\x18\x01 \x01(\v2\x1e.planton.helmrunner.v1.OutcomeR\aoutcome\x12;\n" +
 	"\x06writes\x18\x02 \x03(\v2#.planton.helmrunner.v1.ReleaseWriteR\x06writes\x129\n" +
-	"\x05state\x18\x03 \x01(\v2#.planton.helmrunner.v1.ReleaseStateR\x05state\"\xe8\x02\n" +
+	"\x05state\x18\x03 \x01(\v2#.planton.helmrunner.v1.ReleaseStateR\x05state\"\x91\x03\n" +
 	"\x0fRollbackRequest\x12;\n" +
 	"\arelease\x18\x01 \x01(\v2!.planton.helmrunner.v1.ReleaseRefR\arelease\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x05R\brevision\x12\x12\n" +
@@ -3359,7 +3379,8 @@ const file_planton_helmrunner_v1_runner_proto_rawDesc = "" +
 	"maxHistory\x12#\n" +
 	"\rdisable_hooks\x18\x06 \x01(\bR\fdisableHooks\x12/\n" +
 	"\x11server_side_apply\x18\a \x01(\bH\x00R\x0fserverSideApply\x88\x01\x01\x12&\n" +
-	"\x0fcleanup_on_fail\x18\b \x01(\bR\rcleanupOnFailB\x14\n" +
+	"\x0fcleanup_on_fail\x18\b \x01(\bR\rcleanupOnFail\x12'\n" +
+	"\x0fforce_conflicts\x18\t \x01(\bR\x0eforceConflictsB\x14\n" +
 	"\x12_server_side_apply\"\xc4\x01\n" +
 	"\x10RollbackResponse\x128\n" +
 	"\aoutcome\x18\x01 \x01(\v2\x1e.planton.helmrunner.v1.OutcomeR\aoutcome\x12;\n" +

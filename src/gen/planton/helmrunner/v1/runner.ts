@@ -964,6 +964,11 @@ export interface UpgradeRequest {
   description: string;
   /** Delete new objects created by a failed upgrade. */
   cleanupOnFail: boolean;
+  /**
+   * Take over fields owned by other field managers (server-side apply), for example a field
+   * someone changed with kubectl. False: such a field fails the upgrade with CONFLICT.
+   */
+  forceConflicts: boolean;
 }
 
 /** UpgradeResponse is the result of an upgrade. */
@@ -1002,6 +1007,8 @@ export interface RollbackRequest {
     | undefined;
   /** Delete new objects created by a failed rollback. */
   cleanupOnFail: boolean;
+  /** Take over fields owned by other field managers (server-side apply). */
+  forceConflicts: boolean;
 }
 
 /** RollbackResponse is the result of a rollback. */
@@ -3250,6 +3257,7 @@ function createBaseUpgradeRequest(): UpgradeRequest {
     configDigest: "",
     description: "",
     cleanupOnFail: false,
+    forceConflicts: false,
   };
 }
 
@@ -3290,6 +3298,9 @@ export const UpgradeRequest: MessageFns<UpgradeRequest> = {
     }
     if (message.cleanupOnFail !== false) {
       writer.uint32(96).bool(message.cleanupOnFail);
+    }
+    if (message.forceConflicts !== false) {
+      writer.uint32(104).bool(message.forceConflicts);
     }
     return writer;
   },
@@ -3403,6 +3414,14 @@ export const UpgradeRequest: MessageFns<UpgradeRequest> = {
             message.cleanupOnFail = reader.bool();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.forceConflicts = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3449,6 +3468,11 @@ export const UpgradeRequest: MessageFns<UpgradeRequest> = {
         : isSet(object.cleanup_on_fail)
         ? globalThis.Boolean(object.cleanup_on_fail)
         : false,
+      forceConflicts: isSet(object.forceConflicts)
+        ? globalThis.Boolean(object.forceConflicts)
+        : isSet(object.force_conflicts)
+        ? globalThis.Boolean(object.force_conflicts)
+        : false,
     };
   },
 
@@ -3490,6 +3514,9 @@ export const UpgradeRequest: MessageFns<UpgradeRequest> = {
     if (message.cleanupOnFail !== false) {
       obj.cleanupOnFail = message.cleanupOnFail;
     }
+    if (message.forceConflicts !== false) {
+      obj.forceConflicts = message.forceConflicts;
+    }
     return obj;
   },
 
@@ -3516,6 +3543,7 @@ export const UpgradeRequest: MessageFns<UpgradeRequest> = {
     message.configDigest = object.configDigest ?? "";
     message.description = object.description ?? "";
     message.cleanupOnFail = object.cleanupOnFail ?? false;
+    message.forceConflicts = object.forceConflicts ?? false;
     return message;
   },
 };
@@ -3635,6 +3663,7 @@ function createBaseRollbackRequest(): RollbackRequest {
     disableHooks: false,
     serverSideApply: undefined,
     cleanupOnFail: false,
+    forceConflicts: false,
   };
 }
 
@@ -3663,6 +3692,9 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
     }
     if (message.cleanupOnFail !== false) {
       writer.uint32(64).bool(message.cleanupOnFail);
+    }
+    if (message.forceConflicts !== false) {
+      writer.uint32(72).bool(message.forceConflicts);
     }
     return writer;
   },
@@ -3744,6 +3776,14 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
             message.cleanupOnFail = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.forceConflicts = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3782,6 +3822,11 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
         : isSet(object.cleanup_on_fail)
         ? globalThis.Boolean(object.cleanup_on_fail)
         : false,
+      forceConflicts: isSet(object.forceConflicts)
+        ? globalThis.Boolean(object.forceConflicts)
+        : isSet(object.force_conflicts)
+        ? globalThis.Boolean(object.force_conflicts)
+        : false,
     };
   },
 
@@ -3811,6 +3856,9 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
     if (message.cleanupOnFail !== false) {
       obj.cleanupOnFail = message.cleanupOnFail;
     }
+    if (message.forceConflicts !== false) {
+      obj.forceConflicts = message.forceConflicts;
+    }
     return obj;
   },
 
@@ -3831,6 +3879,7 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
     message.disableHooks = object.disableHooks ?? false;
     message.serverSideApply = object.serverSideApply ?? undefined;
     message.cleanupOnFail = object.cleanupOnFail ?? false;
+    message.forceConflicts = object.forceConflicts ?? false;
     return message;
   },
 };

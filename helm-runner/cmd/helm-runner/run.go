@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/chart"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/kube"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/server"
+)
+
+// maxMessageBytes lifts gRPC's 4 MiB default: rendered manifests and diffs of big charts exceed it.
+const maxMessageBytes = 64 << 20
+
+// run serves until ctx is cancelled, then stops gracefully: health turns NOT_SERVING, in-flight
+// Helm operations are cancelled so that each records its end in release storage (never leaving
+// a release pending-*), and the server stops once they have returned or the grace period ends.
+func run(ctx context.Context, args []string) error {
+	cfg, err := parseConfig(args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	restConfig, err := loadRESTConfig(cfg.kubeconfig)
+	if err != nil {
+		return err
+	}
+
+	charts, err := chart.NewSource(cfg.cacheDir, chart.Limits{
+		MaxArchiveBytes: cfg.maxArchiveBytes, MaxFileBytes: cfg.maxFileBytes, MaxIndexBytes: cfg.maxIndexBytes,
+	})
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Options{
+		Charts:            charts,
+		Clients:           kube.NewFactory(restConfig, kube.WithRateLimit(float32(cfg.kubeQPS), cfg.kubeBurst)),
+		Log:               log,
+		AllowInsecureHTTP: cfg.allowInsecureHTTP,
+		MaxValuesBytes:    cfg.maxValuesBytes,
+	})
+
+	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))
+	runnerv1.RegisterHelmRunnerServiceServer(grpcServer, srv)
+	healthServer := health.NewServer()
+	healthpb.RegisterHealthServer(grpcServer, healthServer)
+
+	listeners, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range listeners {
+		log.Info("serving", "network", l.Addr().Network(), "address", l.Addr().String())
+		g.Go(func() error { return grpcServer.Serve(l) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		healthServer.Shutdown()
+		log.Info("shutting down: cancelling in-flight operations", "grace", cfg.shutdownGrace)
+		srv.Shutdown()
+		stopped := make(chan struct{})
+		go func() { grpcServer.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(cfg.shutdownGrace):
+			log.Warn("grace period over: stopping now")
+			grpcServer.Stop()
+		}
+		return nil
+	})
+	err = g.Wait()
+	if cfg.socket != "" {
+		_ = os.Remove(cfg.socket)
+	}
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+	}
+	return c, nil
+}
+
+// listen opens the unix socket (mode 0600: only the reconciler's user may call) and, when
+// asked, the loopback TCP listener.
+func listen(cfg config) ([]net.Listener, error) {
+	var ls []net.Listener
+	if cfg.socket != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.socket), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.Remove(cfg.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove stale socket: %w", err)
+		}
+		old := syscall.Umask(0o177)
+		l, err := net.Listen("unix", cfg.socket)
+		syscall.Umask(old)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(cfg.socket, 0o600); err != nil {
+			_ = l.Close()
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	if cfg.listenTCP != "" {
+		l, err := net.Listen("tcp", cfg.listenTCP)
+		if err != nil {
+			for _, o := range ls {
+				_ = o.Close()
+			}
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+
+	"helm.sh/helm/v4/pkg/release/common"
+	rspb "helm.sh/helm/v4/pkg/release/v1"
+
+	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/action"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/drift"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/kube"
+)
+
+// Diff renders the chart as the next install or upgrade would and compares every object with
+// the cluster. It takes no lock and writes nothing.
+func (s *Server) Diff(ctx context.Context, req *runnerv1.DiffRequest) (*runnerv1.DiffResponse, error) {
+	timeout, err := validateTimeout(req.GetTimeout())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	values, err := valuesOf(req.GetValues(), s.opts.MaxValuesBytes)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ref := req.GetRelease()
+	clients, cfg, err := s.readConfig(ref)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ch, err := s.pull(ctx, req.GetChart())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rendered, err := action.Render(ctx, cfg, ref.GetName(), ch, values)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	diffs, err := drift.Diff(ctx, clients, releaseOf(ref), rendered.Manifest, rendered.Current)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &runnerv1.DiffResponse{Install: rendered.Install, Objects: objectDiffsOf(diffs)}, nil
+}
+
+// DetectDrift compares the latest revision's objects with the cluster. It takes no lock and
+// writes nothing.
+func (s *Server) DetectDrift(ctx context.Context, req *runnerv1.DetectDriftRequest) (*runnerv1.DetectDriftResponse, error) {
+	timeout, err := validateTimeout(req.GetTimeout())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ref := req.GetRelease()
+	clients, cfg, err := s.readConfig(ref)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rel, err := deployedRelease(ctx, cfg, ref.GetName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	report, err := drift.Detect(ctx, clients, releaseOf(ref), rel.Manifest, ignoreRulesOf(req.GetIgnore()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &runnerv1.DetectDriftResponse{
+		Revision:       int32(rel.Version),
+		ObjectsChecked: int32(report.ObjectsChecked),
+		Objects:        objectDiffsOf(report.Drifted),
+	}, nil
+}
+
+// CorrectDrift re-applies the drifted objects of the latest revision. It holds the release's
+// lock (it writes to the cluster) but makes no revision.
+func (s *Server) CorrectDrift(ctx context.Context, req *runnerv1.CorrectDriftRequest) (*runnerv1.CorrectDriftResponse, error) {
+	timeout, err := validateTimeout(req.GetTimeout())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	op, cfg, err := s.beginWithConfig(ctx, "correct-drift", req.GetRelease())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer op.done()
+	opCtx, cancel := context.WithTimeout(op.ctx, timeout)
+	defer cancel()
+	rel, err := deployedRelease(opCtx, cfg, req.GetRelease().GetName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	report, err := drift.Correct(opCtx, op.clients, releaseOf(req.GetRelease()), rel.Manifest,
+		ignoreRulesOf(req.GetIgnore()), req.GetForceConflicts())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &runnerv1.CorrectDriftResponse{Revision: int32(rel.Version), Outcome: outcomeOf(nil, false)}
+	var firstErr error
+	for _, o := range report.Objects {
+		c := &runnerv1.CorrectedObject{Drift: objectDiffOf(o.Drift), Corrected: o.Corrected}
+		if o.Err != nil {
+			c.Error = o.Err.Error()
+			if firstErr == nil {
+				firstErr = o.Err
+			}
+		}
+		resp.Objects = append(resp.Objects, c)
+	}
+	if firstErr != nil {
+		resp.Outcome = outcomeOf(firstErr, false)
+	}
+	op.log.Info("drift corrected", "revision", rel.Version, "objects", len(report.Objects), "all", report.AllCorrected())
+	return resp, nil
+}
+
+// readConfig returns the clients and a Helm configuration for a read-only call.
+func (s *Server) readConfig(ref *runnerv1.ReleaseRef) (*kube.Clients, *action.Config, error) {
+	if err := validateRelease(ref); err != nil {
+		return nil, nil, err
+	}
+	clients, err := s.opts.Clients.For(identityOf(ref))
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := action.NewConfig(clients, ref.GetNamespace(), s.opts.Log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return clients, cfg, nil
+}
+
+// deployedRelease is the latest revision, which drift is measured against; RELEASE_NOT_FOUND
+// when there is none or it was uninstalled.
+func deployedRelease(ctx context.Context, cfg *action.Config, name string) (*rspb.Release, error) {
+	rel, err := action.Latest(ctx, cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	if rel == nil || rel.Info == nil || rel.Info.Status == common.StatusUninstalled {
+		return nil, failure.New(failure.ReleaseNotFound, "release %q has no revision to compare with the cluster", name)
+	}
+	return rel, nil
+}
+
+func releaseOf(ref *runnerv1.ReleaseRef) drift.Release {
+	return drift.Release{Name: ref.GetName(), Namespace: ref.GetNamespace()}
+}
