@@ -2,6 +2,10 @@ package server
 
 import (
 	"context"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/action"
@@ -45,14 +49,7 @@ func (s *Server) GetReleaseState(ctx context.Context, req *runnerv1.GetReleaseSt
 
 // Install pulls the chart and installs it as a new release.
 func (s *Server) Install(ctx context.Context, req *runnerv1.InstallRequest) (*runnerv1.InstallResponse, error) {
-	timeout, err := validateTimeout(req.GetTimeout())
-	if err == nil {
-		err = validateConfigDigest(req.GetConfigDigest())
-	}
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	values, err := valuesOf(req.GetValues(), s.opts.MaxValuesBytes)
+	timeout, values, err := s.changeInputs(req.GetTimeout(), req.GetConfigDigest(), req.GetValues())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -79,14 +76,7 @@ func (s *Server) Install(ctx context.Context, req *runnerv1.InstallRequest) (*ru
 
 // Upgrade pulls the chart and upgrades an existing release.
 func (s *Server) Upgrade(ctx context.Context, req *runnerv1.UpgradeRequest) (*runnerv1.UpgradeResponse, error) {
-	timeout, err := validateTimeout(req.GetTimeout())
-	if err == nil {
-		err = validateConfigDigest(req.GetConfigDigest())
-	}
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	values, err := valuesOf(req.GetValues(), s.opts.MaxValuesBytes)
+	timeout, values, err := s.changeInputs(req.GetTimeout(), req.GetConfigDigest(), req.GetValues())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -190,6 +180,19 @@ func (s *Server) Unlock(ctx context.Context, req *runnerv1.UnlockRequest) (*runn
 	}
 	op.logOutcome(res)
 	return &runnerv1.UnlockResponse{Outcome: outcomeOf(errOf(res), false), Writes: writesOf(res.Writes), State: stateOf(res.State, false)}, nil
+}
+
+// changeInputs validates what an install or upgrade is given before anything else happens.
+func (s *Server) changeInputs(t *durationpb.Duration, configDigest string, v *structpb.Struct) (time.Duration, map[string]any, error) {
+	timeout, err := validateTimeout(t)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := validateConfigDigest(configDigest); err != nil {
+		return 0, nil, err
+	}
+	values, err := valuesOf(v, s.opts.MaxValuesBytes)
+	return timeout, values, err
 }
 
 // beginWithConfig begins an operation and builds its Helm configuration; on error nothing is
