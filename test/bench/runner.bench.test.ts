@@ -12,6 +12,12 @@ import { buildRunner, type RunnerApi, runnerApi, startRunner } from '../support/
 
 const INSTALLS = Number(process.env['BENCH_INSTALLS'] ?? 200);
 const LEVELS = (process.env['BENCH_CONCURRENCY'] ?? '1,4,10,20').split(',').map(Number);
+// Extra runner flags, e.g. BENCH_RUNNER_ARGS='--kube-api-qps 200 --kube-api-burst 400'.
+const RUNNER_ARGS = (process.env['BENCH_RUNNER_ARGS'] ?? '').split(' ').filter(Boolean);
+const LATENCY = process.env['BENCH_LATENCY'] !== 'off';
+// BENCH_WAIT=off measures the runner without waiting for readiness (the cluster's controllers
+// and KWOK then do not bound the figure).
+const WAIT = process.env['BENCH_WAIT'] !== 'off';
 
 const chart = () => ({ repo: clusterEnv().PLANTON_OCI_REPO, allowInsecureHttp: true, name: 'plain', version: '1.0.0' });
 const timeout = { seconds: 300, nanos: 0 };
@@ -27,7 +33,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function install(api: RunnerApi, ns: string, name: string): Promise<number> {
   const start = performance.now();
-  const res = await api.install({ release: { name, namespace: ns }, chart: chart(), wait: true, atomic: false, timeout });
+  const res = await api.install({ release: { name, namespace: ns }, chart: chart(), wait: WAIT, atomic: false, timeout });
   if (!res.outcome?.succeeded) throw new Error(`install ${name}: ${res.outcome?.message}`);
   return performance.now() - start;
 }
@@ -48,8 +54,8 @@ describe('helm-runner benchmark', () => {
     await buildRunner();
     const rows: string[] = [];
 
-    {
-      const runner = await startRunner();
+    if (LATENCY) {
+      const runner = await startRunner({ extraArgs: RUNNER_ARGS });
       const api = runnerApi(runner.client);
       const { name: ns, cleanup } = await tempNamespace('bench-latency');
       const ms: number[] = [];
@@ -69,10 +75,10 @@ describe('helm-runner benchmark', () => {
       await cleanup();
     }
 
-    rows.push(`${INSTALLS} installs of the plain chart (wait on), fresh runner per level:`);
+    rows.push(`${INSTALLS} installs of the plain chart (wait ${WAIT ? 'on' : 'off'}), fresh runner per level, runner flags: ${RUNNER_ARGS.join(' ') || '(defaults)'}:`);
     rows.push('concurrency | wall s | installs/s | runner peak RSS MiB');
     for (const c of LEVELS) {
-      const runner = await startRunner();
+      const runner = await startRunner({ extraArgs: RUNNER_ARGS });
       const api = runnerApi(runner.client);
       const { name: ns, cleanup } = await tempNamespace(`bench-c${c}`);
       const start = performance.now();
