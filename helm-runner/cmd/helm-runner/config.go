@@ -39,8 +39,8 @@ func parseConfig(args []string) (config, error) {
 	fs.Int64Var(&c.maxFileBytes, "max-chart-file-bytes", 5<<20, "largest decompressed file in a chart accepted")
 	fs.Int64Var(&c.maxIndexBytes, "max-index-bytes", 20<<20, "largest repository index.yaml accepted")
 	fs.Int64Var(&c.maxValuesBytes, "max-values-bytes", 1<<20, "largest values document (JSON) accepted in a request")
-	fs.Float64Var(&c.kubeQPS, "kube-api-qps", 50, "Kubernetes API queries per second, per identity")
-	fs.IntVar(&c.kubeBurst, "kube-api-burst", 100, "Kubernetes API burst, per identity")
+	fs.Float64Var(&c.kubeQPS, "kube-api-qps", 200, "Kubernetes API queries per second, per identity (each install with wait makes about 15-20 requests)")
+	fs.IntVar(&c.kubeBurst, "kube-api-burst", 400, "Kubernetes API burst, per identity")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "time given to in-flight operations to record their end on shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
