@@ -30,4 +30,4 @@ stop() {
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   stop "${COMPONENTS[i]}"
 done
-rm -rf etcd registry charts-http helm nodes.yaml registry.yml env ports pids pki kubeconfig
+rm -rf etcd registry registry-auth charts-http helm nodes.yaml registry.yml registry-auth.yml env ports pids pki kubeconfig

@@ -24,7 +24,7 @@ tool_dir() {
 }
 
 # Components in start order; down.sh stops them in reverse.
-COMPONENTS=(etcd registry http-repo kube-apiserver kube-controller-manager kube-scheduler kwok)
+COMPONENTS=(etcd registry registry-auth http-repo kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 # running NAME: true when the pid recorded for NAME is alive and still runs the binary recorded
 # with it (so a recycled pid is never mistaken for ours).

@@ -20,15 +20,15 @@ REGISTRY_BIN=$(tool_dir registry)
 KUBECTL=$K8S_BIN/kubectl
 HELM=$HELM_BIN/helm
 
-mkdir -p "$CLUSTER_DIR"/{pki,logs,pids,etcd,registry,charts-http,helm}
+mkdir -p "$CLUSTER_DIR"/{pki,logs,pids,etcd,registry,registry-auth,charts-http/private,helm}
 cd "$CLUSTER_DIR"
 start_time=$SECONDS
 
 # ---- addresses: chosen once per cluster directory, then reused -------------------------------
-if [[ ! -f ports ]]; then
+if [[ ! -f ports ]] || ! grep -q '^PORT_REGISTRY_AUTH=' ports; then
   python3 - >ports <<'PY'
 import socket
-names = ["ETCD", "ETCD_PEER", "APISERVER", "KCM", "SCHEDULER", "KWOK", "REGISTRY", "HTTP_REPO"]
+names = ["ETCD", "ETCD_PEER", "APISERVER", "KCM", "SCHEDULER", "KWOK", "REGISTRY", "REGISTRY_AUTH", "HTTP_REPO"]
 socks = []
 for n in names:
     s = socket.socket()
@@ -64,6 +64,13 @@ if [[ ! -f pki/.complete ]]; then
     chmod 600 ./*.key tokens.csv
     touch .complete
   )
+fi
+# Credentials of the password-protected repositories (tests prove wrong ones are refused).
+if [[ ! -f pki/registry.htpasswd ]]; then
+  echo "planton-$(openssl rand -hex 12)" >pki/repo-password
+  python3 -W ignore -c 'import crypt, sys; print("planton:" + crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
+    "$(cat pki/repo-password)" >pki/registry.htpasswd
+  chmod 600 pki/repo-password pki/registry.htpasswd
 fi
 
 token_of() { grep ",$1," pki/tokens.csv | cut -d, -f1; }
@@ -146,9 +153,17 @@ storage:
 http:
   addr: 127.0.0.1:$PORT_REGISTRY
 EOF
+# A second registry that requires basic authentication (htpasswd, bcrypt).
+sed -e "s|$CLUSTER_DIR/registry\$|$CLUSTER_DIR/registry-auth|" -e "s|:$PORT_REGISTRY\$|:$PORT_REGISTRY_AUTH|" \
+  registry.yml >registry-auth.yml
+printf 'auth:\n  htpasswd:\n    realm: planton-local\n    path: %s\n' "$CLUSTER_DIR/pki/registry.htpasswd" >>registry-auth.yml
 OTEL_TRACES_EXPORTER=none start registry "$REGISTRY_BIN/registry" serve "$CLUSTER_DIR/registry.yml"
-start http-repo "$(python3 -c 'import sys; print(sys.executable)')" -m http.server "$PORT_HTTP_REPO" --bind 127.0.0.1 \
-  --directory "$CLUSTER_DIR/charts-http"
+OTEL_TRACES_EXPORTER=none start registry-auth "$REGISTRY_BIN/registry" serve "$CLUSTER_DIR/registry-auth.yml"
+REPO_USERNAME=planton
+REPO_PASSWORD=$(cat pki/repo-password)
+PLANTON_REPO_USERNAME=$REPO_USERNAME PLANTON_REPO_PASSWORD=$REPO_PASSWORD \
+  start http-repo "$(python3 -c 'import sys; print(sys.executable)')" "$CLUSTER_SRC/http-repo.py" \
+  "$PORT_HTTP_REPO" "$CLUSTER_DIR/charts-http"
 
 wait_for etcd 30 curl -sf "http://127.0.0.1:$PORT_ETCD/health"
 
@@ -216,9 +231,12 @@ wait_for kube-scheduler 30 hz "$PORT_SCHEDULER"
 export HELM_CACHE_HOME=$CLUSTER_DIR/helm/cache HELM_CONFIG_HOME=$CLUSTER_DIR/helm/config \
   HELM_DATA_HOME=$CLUSTER_DIR/helm/data
 wait_for registry 30 curl -sf "http://127.0.0.1:$PORT_REGISTRY/v2/"
+wait_for registry-auth 30 curl -sf -u "$REPO_USERNAME:$REPO_PASSWORD" "http://127.0.0.1:$PORT_REGISTRY_AUTH/v2/"
 wait_for http-repo 30 curl -sf "http://127.0.0.1:$PORT_HTTP_REPO/"
-"$CLUSTER_SRC/publish-charts.sh" "$HELM" "$CLUSTER_DIR/charts-http" \
+PLANTON_REPO_USERNAME=$REPO_USERNAME PLANTON_REPO_PASSWORD=$REPO_PASSWORD \
+  "$CLUSTER_SRC/publish-charts.sh" "$HELM" "$CLUSTER_DIR/charts-http" \
   "http://127.0.0.1:$PORT_HTTP_REPO" "oci://127.0.0.1:$PORT_REGISTRY/charts" \
+  "oci://127.0.0.1:$PORT_REGISTRY_AUTH/charts" \
   >>logs/publish-charts.log 2>&1 || {
   tail -n 20 logs/publish-charts.log >&2
   die "publishing test charts failed; log: $CLUSTER_DIR/logs/publish-charts.log"
@@ -231,6 +249,10 @@ PLANTON_HELM=$HELM
 PLANTON_HTTP_REPO=http://127.0.0.1:$PORT_HTTP_REPO
 PLANTON_OCI_REPO=oci://127.0.0.1:$PORT_REGISTRY/charts
 PLANTON_OCI_REGISTRY=127.0.0.1:$PORT_REGISTRY
+PLANTON_HTTP_AUTH_REPO=http://127.0.0.1:$PORT_HTTP_REPO/private
+PLANTON_OCI_AUTH_REPO=oci://127.0.0.1:$PORT_REGISTRY_AUTH/charts
+PLANTON_REPO_USERNAME=$REPO_USERNAME
+PLANTON_REPO_PASSWORD=$REPO_PASSWORD
 PLANTON_APISERVER=https://127.0.0.1:$PORT_APISERVER
 PLANTON_KUBE_VERSION=$("$KUBECTL" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')
 HELM_CACHE_HOME=$HELM_CACHE_HOME

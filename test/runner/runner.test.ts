@@ -157,6 +157,34 @@ describe('helm-runner', () => {
     );
   });
 
+  it.each([
+    ['the HTTP repository', () => clusterEnv().PLANTON_HTTP_AUTH_REPO],
+    ['the OCI registry', () => clusterEnv().PLANTON_OCI_AUTH_REPO],
+  ])('uses repository credentials for %s, and refuses wrong ones with AUTH_FAILED', async (_name, repo) => {
+    const chart = (password: string) => ({
+      repo: repo(),
+      allowInsecureHttp: true,
+      name: 'plain',
+      version: '1.0.0',
+      credentials: { kind: { $case: 'basicAuth' as const, value: { username: clusterEnv().PLANTON_REPO_USERNAME, password } } },
+    });
+    const wrong = `${clusterEnv().PLANTON_REPO_PASSWORD}-wrong`;
+    const message = await expectRunnerError(
+      api.install({ release: { name: 'private', namespace: ns }, chart: chart(wrong), timeout: seconds(30) }),
+      grpcStatus.FAILED_PRECONDITION,
+      'AUTH_FAILED',
+    );
+    expect(message).not.toContain(wrong);
+    const release = `private-${repo().startsWith('oci') ? 'oci' : 'http'}`;
+    const res = await api.install({
+      release: { name: release, namespace: ns },
+      chart: chart(clusterEnv().PLANTON_REPO_PASSWORD),
+      wait: true,
+      timeout: seconds(120),
+    });
+    expect(res.outcome).toMatchObject({ succeeded: true });
+  });
+
   it('reports values that fail the chart schema with the failing path, and writes nothing', async () => {
     const message = await expectRunnerError(
       api.install({

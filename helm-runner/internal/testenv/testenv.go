@@ -50,10 +50,18 @@ func (e Env) CommandEnv() []string {
 	return out
 }
 
-// Load finds .cluster/env by walking up from the working directory and parses it. When the
-// file is missing the test is skipped, or fails if PLANTON_REQUIRE_CLUSTER is set.
+// Load reads the cluster's env file ($CLUSTER_DIR/env when CLUSTER_DIR is set, as for the
+// cluster scripts; otherwise .cluster/env found by walking up from the working directory). When
+// the file is missing the test is skipped, or fails if PLANTON_REQUIRE_CLUSTER is set.
 func Load(t testing.TB) Env {
 	t.Helper()
+	if dir := os.Getenv("CLUSTER_DIR"); dir != "" {
+		vars, err := parse(filepath.Join(dir, "env"))
+		if err != nil {
+			t.Fatalf("read $CLUSTER_DIR/env: %v", err)
+		}
+		return Env{Root: filepath.Dir(dir), Vars: vars}
+	}
 	root, err := findRoot()
 	if err != nil {
 		if os.Getenv(RequireClusterVar) != "" {
