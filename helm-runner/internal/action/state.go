@@ -155,6 +155,32 @@ func (c *Config) history(name string) ([]*rspb.Release, error) {
 }
 
 // latest returns the latest revision of name, or nil when it has none.
+// Deployed returns the latest revision whose status is deployed (the one the cluster should
+// match), and the latest revision of any status. deployed is nil when no revision is deployed;
+// latest is nil when the release has no revision.
+func Deployed(ctx context.Context, cfg *Config, name string) (deployed, latest *rspb.Release, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, failure.Wrap(failure.ReasonOf(err), err, "")
+	}
+	revs, err := cfg.history(name)
+	if err != nil {
+		return nil, nil, asFailure(err)
+	}
+	for _, r := range revs {
+		if r.Info != nil && r.Info.Status == common.StatusDeployed {
+			return r, firstOf(revs), nil
+		}
+	}
+	return nil, firstOf(revs), nil
+}
+
+func firstOf(revs []*rspb.Release) *rspb.Release {
+	if len(revs) == 0 {
+		return nil
+	}
+	return revs[0]
+}
+
 func (c *Config) latest(name string) (*rspb.Release, error) {
 	revs, err := c.history(name)
 	if err != nil || len(revs) == 0 {

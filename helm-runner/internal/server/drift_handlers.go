@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 
-	"helm.sh/helm/v4/pkg/release/common"
 	rspb "helm.sh/helm/v4/pkg/release/v1"
 
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
@@ -60,7 +59,7 @@ func (s *Server) DetectDrift(ctx context.Context, req *runnerv1.DetectDriftReque
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	rel, err := deployedRelease(ctx, cfg, ref.GetName())
+	rel, err := deployedRelease(ctx, cfg, ref.GetName(), false)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -89,7 +88,7 @@ func (s *Server) CorrectDrift(ctx context.Context, req *runnerv1.CorrectDriftReq
 	defer op.done()
 	opCtx, cancel := context.WithTimeout(op.ctx, timeout)
 	defer cancel()
-	rel, err := deployedRelease(opCtx, cfg, req.GetRelease().GetName())
+	rel, err := deployedRelease(opCtx, cfg, req.GetRelease().GetName(), true)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -133,17 +132,22 @@ func (s *Server) readConfig(ref *runnerv1.ReleaseRef) (*kube.Clients, *action.Co
 	return clients, cfg, nil
 }
 
-// deployedRelease is the latest revision, which drift is measured against; RELEASE_NOT_FOUND
-// when there is none or it was uninstalled.
-func deployedRelease(ctx context.Context, cfg *action.Config, name string) (*rspb.Release, error) {
-	rel, err := action.Latest(ctx, cfg, name)
+// deployedRelease is the latest deployed revision, which drift is measured against:
+// RELEASE_NOT_FOUND when no revision is deployed (none, uninstalled, or only failed ones). When
+// forWrite, a latest revision that is pending-* (another process holds the release) is
+// RELEASE_LOCKED: correcting drift then would race that operation.
+func deployedRelease(ctx context.Context, cfg *action.Config, name string, forWrite bool) (*rspb.Release, error) {
+	deployed, latest, err := action.Deployed(ctx, cfg, name)
 	if err != nil {
 		return nil, err
 	}
-	if rel == nil || rel.Info == nil || rel.Info.Status == common.StatusUninstalled {
-		return nil, failure.New(failure.ReleaseNotFound, "release %q has no revision to compare with the cluster", name)
+	if forWrite && latest != nil && latest.Info != nil && latest.Info.Status.IsPending() {
+		return nil, failure.New(failure.ReleaseLocked, "release %q is %s (revision %d): another operation holds it", name, latest.Info.Status, latest.Version)
 	}
-	return rel, nil
+	if deployed == nil {
+		return nil, failure.New(failure.ReleaseNotFound, "release %q has no deployed revision to compare with the cluster", name)
+	}
+	return deployed, nil
 }
 
 func releaseOf(ref *runnerv1.ReleaseRef) drift.Release {

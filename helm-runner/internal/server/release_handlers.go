@@ -9,6 +9,7 @@ import (
 
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/action"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
 )
 
 // errOf returns a Result's failure as an error, nil when there is none (a nil *failure.Error in
@@ -169,6 +170,9 @@ func (s *Server) Test(ctx context.Context, req *runnerv1.TestRequest) (*runnerv1
 // Unlock marks a release left pending by a dead process as failed. It takes the release's lock
 // like any operation, so it fails with RELEASE_LOCKED while this runner operates on the release.
 func (s *Server) Unlock(ctx context.Context, req *runnerv1.UnlockRequest) (*runnerv1.UnlockResponse, error) {
+	if req.GetRevision() <= 0 {
+		return nil, toStatus(failure.New(failure.InvalidArgument, "revision is required: the pending revision to unlock, got %d", req.GetRevision()))
+	}
 	op, cfg, err := s.beginWithConfig(ctx, "unlock", req.GetRelease())
 	if err != nil {
 		return nil, toStatus(err)

@@ -44,10 +44,13 @@ type Server struct {
 	opts  Options
 	locks *releaseLocks
 
-	// base is cancelled by Shutdown: every operation's context derives from it, so that a
-	// stopping runner cancels in-flight Helm work, which then records its end in storage.
+	// base is cancelled by Shutdown: every locked operation's context derives from it, so that
+	// a stopping runner cancels in-flight Helm work, which then records its end in storage.
 	base     context.Context
 	shutdown context.CancelFunc
+	// mu orders begin's admission (closed check + inflight.Add) against Shutdown.
+	mu       sync.Mutex
+	closed   bool
 	inflight sync.WaitGroup
 }
 
@@ -66,8 +69,22 @@ func New(opts Options) *Server {
 // Shutdown cancels every in-flight operation and waits until each has returned (and so has
 // recorded its end in release storage).
 func (s *Server) Shutdown() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.shutdown()
 	s.inflight.Wait()
+}
+
+// admit counts a new operation as in flight, unless the server is shutting down.
+func (s *Server) admit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return failure.New(failure.Cancelled, "the runner is shutting down")
+	}
+	s.inflight.Add(1)
+	return nil
 }
 
 // operation is one call's hold on a release.
@@ -85,19 +102,20 @@ func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRe
 	if err := validateRelease(ref); err != nil {
 		return nil, err
 	}
-	if s.base.Err() != nil {
-		return nil, failure.New(failure.Cancelled, "the runner is shutting down")
+	if err := s.admit(); err != nil {
+		return nil, err
 	}
 	clients, err := s.opts.Clients.For(identityOf(ref))
 	if err != nil {
+		s.inflight.Done()
 		return nil, err
 	}
 	key := releaseKey(ref.GetNamespace(), ref.GetName())
 	unlock, ok := s.locks.tryAcquire(key)
 	if !ok {
+		s.inflight.Done()
 		return nil, failure.New(failure.ReleaseLocked, "another operation on release %s is in progress in this runner", key)
 	}
-	s.inflight.Add(1)
 	opCtx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.base, cancel)
 	log := s.opts.Log.With("op", verb, "release", key)

@@ -68,7 +68,7 @@ func valuesOf(v *structpb.Struct, maxBytes int64) (map[string]any, error) {
 
 func validateConfigDigest(d string) error {
 	if !configDigestRule.MatchString(d) {
-		return failure.New(failure.InvalidArgument, "config digest must be at most 63 characters of [A-Za-z0-9._-]")
+		return failure.New(failure.InvalidArgument, "config digest %q must be at most 63 characters of [A-Za-z0-9._-]", d)
 	}
 	return nil
 }
