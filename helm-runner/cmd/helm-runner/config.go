@@ -25,6 +25,7 @@ type config struct {
 	kubeBurst         int
 	shutdownGrace     time.Duration
 	logLevel          string
+	debugAddr         string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -43,6 +44,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.kubeBurst, "kube-api-burst", 400, "Kubernetes API burst, per identity")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "time given to in-flight operations to record their end on shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go profiles (/debug/pprof/) on this loopback address; empty: off")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -52,8 +54,11 @@ func parseConfig(args []string) (config, error) {
 	if c.socket == "" && c.listenTCP == "" {
 		return c, errors.New("nothing to serve on: give --socket or --listen-tcp")
 	}
-	if c.listenTCP != "" {
-		if err := requireLoopback(c.listenTCP); err != nil {
+	for _, addr := range []string{c.listenTCP, c.debugAddr} {
+		if addr == "" {
+			continue
+		}
+		if err := requireLoopback(addr); err != nil {
 			return c, err
 		}
 	}
@@ -65,11 +70,11 @@ func parseConfig(args []string) (config, error) {
 func requireLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--listen-tcp %q: %w", addr, err)
+		return fmt.Errorf("listen address %q: %w", addr, err)
 	}
 	ip := net.ParseIP(host)
 	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
 		return nil
 	}
-	return fmt.Errorf("--listen-tcp %q: only loopback addresses are allowed", addr)
+	return fmt.Errorf("listen address %q: only loopback addresses are allowed", addr)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -67,6 +69,16 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if cfg.debugAddr != "" {
+		debug := &http.Server{Addr: cfg.debugAddr, Handler: pprofHandler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := debug.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error { <-gctx.Done(); return debug.Close() })
+	}
 	for _, l := range listeners {
 		log.Info("serving", "network", l.Addr().Network(), "address", l.Addr().String())
 		g.Go(func() error { return grpcServer.Serve(l) })
@@ -94,6 +106,15 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// pprofHandler serves Go's profiles, for measuring the runner (make bench-runner).
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func loadRESTConfig(kubeconfig string) (*rest.Config, error) {

@@ -23,6 +23,15 @@ import (
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/storage"
 )
 
+// skipClientSchemaCheck turns off Helm's client-side OpenAPI check of rendered objects. Helm
+// sends every create and apply with field validation Strict, so the API server rejects unknown
+// or invalid fields anyway; the client-side check only asks whether the server supports that,
+// and to answer it parses the group-version's whole OpenAPI v3 document on every operation
+// (76% of the runner's CPU at 20 concurrent installs, measured with --debug-addr). The cost of
+// skipping it: an object with an unknown field now fails at the server, after the pending
+// revision was written (an Outcome), instead of before anything was written.
+const skipClientSchemaCheck = true
+
 // ConfigDigestLabel is the release label holding the config digest given to Install or Upgrade
 // (Helm keeps release labels on its storage Secret, not in the release JSON).
 const ConfigDigestLabel = "helm.project-planton.org/config-digest"

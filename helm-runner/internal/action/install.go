@@ -87,6 +87,7 @@ func Install(ctx context.Context, cfg *Config, req InstallRequest) (Result, erro
 		in.ServerSideApply = *req.ServerSideApply
 	}
 	in.Description = req.Description
+	in.DisableOpenAPIValidation = skipClientSchemaCheck
 	in.Labels = labels
 
 	op := cfg.operation(req.Name)

@@ -44,6 +44,7 @@ func Render(ctx context.Context, cfg *Config, name string, ch *chart.Chart, valu
 		in := action.NewInstall(cfg.helm)
 		in.ReleaseName, in.Namespace = name, cfg.namespace
 		in.DryRunStrategy = action.DryRunServer
+		in.DisableOpenAPIValidation = skipClientSchemaCheck
 		in.Replace = latest != nil
 		in.WaitStrategy = waitStrategy(false)
 		out, err := in.RunWithContext(ctx, ch, copyValues(values))
@@ -56,6 +57,7 @@ func Render(ctx context.Context, cfg *Config, name string, ch *chart.Chart, valu
 	up := action.NewUpgrade(cfg.helm)
 	up.Namespace = cfg.namespace
 	up.DryRunStrategy = action.DryRunServer
+	up.DisableOpenAPIValidation = skipClientSchemaCheck
 	up.ResetValues = true
 	up.WaitStrategy = waitStrategy(false)
 	out, err := up.RunWithContext(ctx, name, ch, copyValues(values))

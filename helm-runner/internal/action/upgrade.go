@@ -90,6 +90,7 @@ func Upgrade(ctx context.Context, cfg *Config, req UpgradeRequest) (Result, erro
 	up.ForceConflicts = req.ForceConflicts
 	up.CleanupOnFail = req.CleanupOnFail
 	up.Description = req.Description
+	up.DisableOpenAPIValidation = skipClientSchemaCheck
 	up.Labels = labels
 
 	op := cfg.operation(req.Name)
