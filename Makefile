@@ -55,6 +55,7 @@ test-integration: deps ## Integration tests against a running cluster (make clus
 bench-runner: deps ## helm-runner benchmark on a running cluster (make cluster-up first): latency, throughput, RSS, drift.
 	cd helm-runner && PLANTON_REQUIRE_CLUSTER=1 go test -tags integration -run '^$$' -bench BenchmarkDetect10Objects -benchtime 3s ./internal/drift/
 	npx vitest run --project bench test/bench/runner.bench.test.ts
+	GOMEMLIMIT=128MiB BENCH_LATENCY=off npx vitest run --project bench test/bench/runner.bench.test.ts
 
 demo: ## Runs the product end to end (arrives with the reconciler, issue 4).
 	@echo "make demo arrives with the reconciler (issue 4). Today: make cluster-up, then see README.md." >&2

@@ -75,7 +75,7 @@ describe('helm-runner benchmark', () => {
       await cleanup();
     }
 
-    rows.push(`${INSTALLS} installs of the plain chart (wait ${WAIT ? 'on' : 'off'}), fresh runner per level, runner flags: ${RUNNER_ARGS.join(' ') || '(defaults)'}:`);
+    rows.push(`${INSTALLS} installs of the plain chart (wait ${WAIT ? 'on' : 'off'}), fresh runner per level, runner flags: ${RUNNER_ARGS.join(' ') || '(defaults)'}, GOMEMLIMIT ${process.env['GOMEMLIMIT'] ?? '(unset)'}:`);
     rows.push('concurrency | wall s | installs/s | runner peak RSS MiB');
     for (const c of LEVELS) {
       const runner = await startRunner({ extraArgs: RUNNER_ARGS });
