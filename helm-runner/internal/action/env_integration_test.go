@@ -4,15 +4,12 @@ package action
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -85,21 +82,7 @@ func (c *cluster) discoveryReads() int {
 // namespace creates a namespace for one test and deletes it afterwards.
 func (c *cluster) namespace(t *testing.T) string {
 	t.Helper()
-	suffix := make([]byte, 3)
-	_, _ = rand.Read(suffix)
-	name := "act-" + strings.ToLower(strings.NewReplacer("_", "-", "/", "-").Replace(t.Name()))
-	if len(name) > 50 {
-		name = name[:50]
-	}
-	name = strings.TrimRight(name, "-") + "-" + hex.EncodeToString(suffix)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := c.admin.Typed().CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = c.admin.Typed().CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
-	return name
+	return testenv.Namespace(t, c.admin.Typed(), "act")
 }
 
 // config is a fresh Config for one call, as the server makes it.
