@@ -54,25 +54,21 @@ func (s *Server) Install(ctx context.Context, req *runnerv1.InstallRequest) (*ru
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	op, cfg, err := s.beginWithConfig(ctx, "install", req.GetRelease())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	defer op.done()
-	ch, err := s.pull(op.ctx, req.GetChart())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := action.Install(op.ctx, cfg, action.InstallRequest{
-		Name: req.GetRelease().GetName(), Chart: ch, Values: values, Wait: req.GetWait(), Atomic: req.GetAtomic(),
-		Timeout: timeout, CreateNamespace: req.GetCreateNamespace(), DisableHooks: req.GetDisableHooks(),
-		ServerSideApply: req.ServerSideApply, ConfigDigest: req.GetConfigDigest(), Description: req.GetDescription(),
+	m, err := s.mutate(ctx, "install", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+		ch, err := s.pull(op.ctx, req.GetChart())
+		if err != nil {
+			return action.Result{}, err
+		}
+		return action.Install(op.ctx, cfg, action.InstallRequest{
+			Name: req.GetRelease().GetName(), Chart: ch, Values: values, Wait: req.GetWait(), Atomic: req.GetAtomic(),
+			Timeout: timeout, CreateNamespace: req.GetCreateNamespace(), DisableHooks: req.GetDisableHooks(),
+			ServerSideApply: req.ServerSideApply, ConfigDigest: req.GetConfigDigest(), Description: req.GetDescription(),
+		})
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	op.logOutcome(res)
-	return &runnerv1.InstallResponse{Outcome: outcomeOf(errOf(res), res.Remediated), Writes: writesOf(res.Writes), State: stateOf(res.State, false)}, nil
+	return &runnerv1.InstallResponse{Outcome: m.outcome, Writes: m.writes, State: m.state}, nil
 }
 
 // Upgrade pulls the chart and upgrades an existing release.
@@ -81,26 +77,22 @@ func (s *Server) Upgrade(ctx context.Context, req *runnerv1.UpgradeRequest) (*ru
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	op, cfg, err := s.beginWithConfig(ctx, "upgrade", req.GetRelease())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	defer op.done()
-	ch, err := s.pull(op.ctx, req.GetChart())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := action.Upgrade(op.ctx, cfg, action.UpgradeRequest{
-		Name: req.GetRelease().GetName(), Chart: ch, Values: values, Wait: req.GetWait(), Atomic: req.GetAtomic(),
-		Timeout: timeout, MaxHistory: int(req.GetMaxHistory()), DisableHooks: req.GetDisableHooks(),
-		ServerSideApply: req.ServerSideApply, CleanupOnFail: req.GetCleanupOnFail(), ForceConflicts: req.GetForceConflicts(),
-		ConfigDigest: req.GetConfigDigest(), Description: req.GetDescription(),
+	m, err := s.mutate(ctx, "upgrade", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+		ch, err := s.pull(op.ctx, req.GetChart())
+		if err != nil {
+			return action.Result{}, err
+		}
+		return action.Upgrade(op.ctx, cfg, action.UpgradeRequest{
+			Name: req.GetRelease().GetName(), Chart: ch, Values: values, Wait: req.GetWait(), Atomic: req.GetAtomic(),
+			Timeout: timeout, MaxHistory: int(req.GetMaxHistory()), DisableHooks: req.GetDisableHooks(),
+			ServerSideApply: req.ServerSideApply, CleanupOnFail: req.GetCleanupOnFail(), ForceConflicts: req.GetForceConflicts(),
+			ConfigDigest: req.GetConfigDigest(), Description: req.GetDescription(),
+		})
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	op.logOutcome(res)
-	return &runnerv1.UpgradeResponse{Outcome: outcomeOf(errOf(res), res.Remediated), Writes: writesOf(res.Writes), State: stateOf(res.State, false)}, nil
+	return &runnerv1.UpgradeResponse{Outcome: m.outcome, Writes: m.writes, State: m.state}, nil
 }
 
 // Rollback makes a new revision from an earlier one.
@@ -109,21 +101,17 @@ func (s *Server) Rollback(ctx context.Context, req *runnerv1.RollbackRequest) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	op, cfg, err := s.beginWithConfig(ctx, "rollback", req.GetRelease())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	defer op.done()
-	res, err := action.Rollback(op.ctx, cfg, action.RollbackRequest{
-		Name: req.GetRelease().GetName(), Revision: int(req.GetRevision()), Wait: req.GetWait(), Timeout: timeout,
-		MaxHistory: int(req.GetMaxHistory()), DisableHooks: req.GetDisableHooks(),
-		ServerSideApply: req.ServerSideApply, CleanupOnFail: req.GetCleanupOnFail(), ForceConflicts: req.GetForceConflicts(),
+	m, err := s.mutate(ctx, "rollback", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+		return action.Rollback(op.ctx, cfg, action.RollbackRequest{
+			Name: req.GetRelease().GetName(), Revision: int(req.GetRevision()), Wait: req.GetWait(), Timeout: timeout,
+			MaxHistory: int(req.GetMaxHistory()), DisableHooks: req.GetDisableHooks(),
+			ServerSideApply: req.ServerSideApply, CleanupOnFail: req.GetCleanupOnFail(), ForceConflicts: req.GetForceConflicts(),
+		})
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	op.logOutcome(res)
-	return &runnerv1.RollbackResponse{Outcome: outcomeOf(errOf(res), res.Remediated), Writes: writesOf(res.Writes), State: stateOf(res.State, false)}, nil
+	return &runnerv1.RollbackResponse{Outcome: m.outcome, Writes: m.writes, State: m.state}, nil
 }
 
 // Uninstall removes the release (or marks it uninstalled, keeping history).
@@ -132,20 +120,16 @@ func (s *Server) Uninstall(ctx context.Context, req *runnerv1.UninstallRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	op, cfg, err := s.beginWithConfig(ctx, "uninstall", req.GetRelease())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	defer op.done()
-	res, err := action.Uninstall(op.ctx, cfg, action.UninstallRequest{
-		Name: req.GetRelease().GetName(), Wait: req.GetWait(), Timeout: timeout,
-		KeepHistory: req.GetKeepHistory(), DisableHooks: req.GetDisableHooks(),
+	m, err := s.mutate(ctx, "uninstall", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+		return action.Uninstall(op.ctx, cfg, action.UninstallRequest{
+			Name: req.GetRelease().GetName(), Wait: req.GetWait(), Timeout: timeout,
+			KeepHistory: req.GetKeepHistory(), DisableHooks: req.GetDisableHooks(),
+		})
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	op.logOutcome(res)
-	return &runnerv1.UninstallResponse{Outcome: outcomeOf(errOf(res), res.Remediated), Writes: writesOf(res.Writes), State: stateOf(res.State, false)}, nil
+	return &runnerv1.UninstallResponse{Outcome: m.outcome, Writes: m.writes, State: m.state}, nil
 }
 
 // Test runs the chart's test hooks against the latest revision.
@@ -154,17 +138,13 @@ func (s *Server) Test(ctx context.Context, req *runnerv1.TestRequest) (*runnerv1
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	op, cfg, err := s.beginWithConfig(ctx, "test", req.GetRelease())
+	m, err := s.mutate(ctx, "test", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+		return action.Test(op.ctx, cfg, action.TestRequest{Name: req.GetRelease().GetName(), Timeout: timeout})
+	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	defer op.done()
-	res, err := action.Test(op.ctx, cfg, action.TestRequest{Name: req.GetRelease().GetName(), Timeout: timeout})
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	op.logOutcome(res)
-	return &runnerv1.TestResponse{Outcome: outcomeOf(errOf(res), false), Writes: writesOf(res.Writes), Results: testResultsOf(res.Tests)}, nil
+	return &runnerv1.TestResponse{Outcome: m.outcome, Writes: m.writes, Results: m.tests}, nil
 }
 
 // Unlock marks a release left pending by a dead process as failed. It takes the release's lock
@@ -173,17 +153,43 @@ func (s *Server) Unlock(ctx context.Context, req *runnerv1.UnlockRequest) (*runn
 	if req.GetRevision() <= 0 {
 		return nil, toStatus(failure.New(failure.InvalidArgument, "revision is required: the pending revision to unlock, got %d", req.GetRevision()))
 	}
-	op, cfg, err := s.beginWithConfig(ctx, "unlock", req.GetRelease())
+	m, err := s.mutate(ctx, "unlock", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+		return action.Unlock(op.ctx, cfg, action.UnlockRequest{Name: req.GetRelease().GetName(), Revision: int(req.GetRevision())})
+	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
+	}
+	return &runnerv1.UnlockResponse{Outcome: m.outcome, Writes: m.writes, State: m.state}, nil
+}
+
+// mutation is how an operation that may write release storage ended, in the contract's terms.
+type mutation struct {
+	outcome *runnerv1.Outcome
+	writes  []*runnerv1.ReleaseWrite
+	state   *runnerv1.ReleaseState
+	tests   []*runnerv1.TestHookResult
+}
+
+// mutate runs one storage-writing operation under the release's lock: begin, run, log the
+// outcome, convert. An error from run (nothing was written) comes back as a gRPC status error.
+func (s *Server) mutate(ctx context.Context, verb string, ref *runnerv1.ReleaseRef,
+	run func(op *operation, cfg *action.Config) (action.Result, error)) (mutation, error) {
+	op, cfg, err := s.beginWithConfig(ctx, verb, ref)
+	if err != nil {
+		return mutation{}, toStatus(err)
 	}
 	defer op.done()
-	res, err := action.Unlock(op.ctx, cfg, action.UnlockRequest{Name: req.GetRelease().GetName(), Revision: int(req.GetRevision())})
+	res, err := run(op, cfg)
 	if err != nil {
-		return nil, toStatus(err)
+		return mutation{}, toStatus(err)
 	}
 	op.logOutcome(res)
-	return &runnerv1.UnlockResponse{Outcome: outcomeOf(errOf(res), false), Writes: writesOf(res.Writes), State: stateOf(res.State, false)}, nil
+	return mutation{
+		outcome: outcomeOf(errOf(res), res.Remediated),
+		writes:  writesOf(res.Writes),
+		state:   stateOf(res.State, false),
+		tests:   testResultsOf(res.Tests),
+	}, nil
 }
 
 // changeInputs validates what an install or upgrade is given before anything else happens.
