@@ -1127,8 +1127,12 @@ type HelmReleaseStatus struct {
 	// Time of the last reconcile request (made through the API's Reconcile call) that the
 	// controller has acted on. Equal to the request's time once the requested reconcile is done.
 	LastHandledReconcileTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_handled_reconcile_time,json=lastHandledReconcileTime,proto3" json:"last_handled_reconcile_time,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// Opaque digest of the release configuration that is neither chart version nor values (the
+	// repository URL) used in the last install or upgrade attempt; a change to it upgrades the
+	// release.
+	LastAttemptedConfigDigest string `protobuf:"bytes,13,opt,name=last_attempted_config_digest,json=lastAttemptedConfigDigest,proto3" json:"last_attempted_config_digest,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *HelmReleaseStatus) Reset() {
@@ -1243,6 +1247,13 @@ func (x *HelmReleaseStatus) GetLastHandledReconcileTime() *timestamppb.Timestamp
 		return x.LastHandledReconcileTime
 	}
 	return nil
+}
+
+func (x *HelmReleaseStatus) GetLastAttemptedConfigDigest() string {
+	if x != nil {
+		return x.LastAttemptedConfigDigest
+	}
+	return ""
 }
 
 // Condition is one aspect of the HelmRelease's state, shaped like a Kubernetes
@@ -1676,7 +1687,7 @@ const file_planton_helm_v1_helm_release_proto_rawDesc = "" +
 	"\x0fignore_failures\x18\x02 \x01(\bR\x0eignoreFailures\"G\n" +
 	"\x13DependencyReference\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
-	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"\xb7\x05\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"\xf8\x05\n" +
 	"\x11HelmReleaseStatus\x12/\n" +
 	"\x13observed_generation\x18\x01 \x01(\x03R\x12observedGeneration\x12:\n" +
 	"\n" +
@@ -1692,7 +1703,8 @@ const file_planton_helm_v1_helm_release_proto_rawDesc = "" +
 	"\x19last_attempted_generation\x18\n" +
 	" \x01(\x03R\x17lastAttemptedGeneration\x122\n" +
 	"\x05drift\x18\v \x01(\v2\x1c.planton.helm.v1.DriftStatusR\x05drift\x12Y\n" +
-	"\x1blast_handled_reconcile_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x18lastHandledReconcileTime\"\xe8\x01\n" +
+	"\x1blast_handled_reconcile_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x18lastHandledReconcileTime\x12?\n" +
+	"\x1clast_attempted_config_digest\x18\r \x01(\tR\x19lastAttemptedConfigDigest\"\xe8\x01\n" +
 	"\tCondition\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +

@@ -595,7 +595,15 @@ export interface HelmReleaseStatus {
    * Time of the last reconcile request (made through the API's Reconcile call) that the
    * controller has acted on. Equal to the request's time once the requested reconcile is done.
    */
-  lastHandledReconcileTime?: Date | undefined;
+  lastHandledReconcileTime?:
+    | Date
+    | undefined;
+  /**
+   * Opaque digest of the release configuration that is neither chart version nor values (the
+   * repository URL) used in the last install or upgrade attempt; a change to it upgrades the
+   * release.
+   */
+  lastAttemptedConfigDigest: string;
 }
 
 /**
@@ -2024,6 +2032,7 @@ function createBaseHelmReleaseStatus(): HelmReleaseStatus {
     lastAttemptedGeneration: 0,
     drift: undefined,
     lastHandledReconcileTime: undefined,
+    lastAttemptedConfigDigest: "",
   };
 }
 
@@ -2064,6 +2073,9 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
     }
     if (message.lastHandledReconcileTime !== undefined) {
       Timestamp.encode(toTimestamp(message.lastHandledReconcileTime), writer.uint32(98).fork()).join();
+    }
+    if (message.lastAttemptedConfigDigest !== "") {
+      writer.uint32(106).string(message.lastAttemptedConfigDigest);
     }
     return writer;
   },
@@ -2177,6 +2189,14 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
             message.lastHandledReconcileTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.lastAttemptedConfigDigest = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2235,6 +2255,11 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
         : isSet(object.last_handled_reconcile_time)
         ? fromJsonTimestamp(object.last_handled_reconcile_time)
         : undefined,
+      lastAttemptedConfigDigest: isSet(object.lastAttemptedConfigDigest)
+        ? globalThis.String(object.lastAttemptedConfigDigest)
+        : isSet(object.last_attempted_config_digest)
+        ? globalThis.String(object.last_attempted_config_digest)
+        : "",
     };
   },
 
@@ -2276,6 +2301,9 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
     if (message.lastHandledReconcileTime !== undefined) {
       obj.lastHandledReconcileTime = message.lastHandledReconcileTime.toISOString();
     }
+    if (message.lastAttemptedConfigDigest !== "") {
+      obj.lastAttemptedConfigDigest = message.lastAttemptedConfigDigest;
+    }
     return obj;
   },
 
@@ -2300,6 +2328,7 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
       ? DriftStatus.fromPartial(object.drift)
       : undefined;
     message.lastHandledReconcileTime = object.lastHandledReconcileTime ?? undefined;
+    message.lastAttemptedConfigDigest = object.lastAttemptedConfigDigest ?? "";
     return message;
   },
 };

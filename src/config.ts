@@ -1,0 +1,112 @@
+// The reconciler's configuration, parsed once at start-up from command-line flags (with a few
+// environment fallbacks that Kubernetes sets) and passed down; nothing else reads process.env.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { durationMs } from './api/helm-release.js';
+
+const HostPort = z
+  .string()
+  .regex(/^[^\s:]*:\d{1,5}$/, 'must be host:port, for example 127.0.0.1:8080 or :8080');
+
+const Config = z.strictObject({
+  kubeconfig: z.string().optional(),
+  runnerAddress: z.string().min(1),
+  httpAddr: HostPort,
+  concurrency: z.coerce.number().int().min(1).max(200),
+  leaderElect: z.boolean(),
+  leaderElectionNamespace: z.string().min(1),
+  leaderElectionId: z.string().min(1),
+  identity: z.string().min(1),
+  allowInsecureHttp: z.boolean(),
+  defaultServiceAccount: z.string(),
+  labelSelector: z.string(),
+  watchNamespace: z.string(),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']),
+  shutdownGraceMs: z.number().int().min(0),
+});
+export type Config = z.output<typeof Config>;
+
+export const USAGE = `planton-helm-controller: keeps Helm releases equal to HelmRelease objects.
+
+Flags:
+  --kubeconfig PATH                  kubeconfig (default: $KUBECONFIG, else in-cluster, else ~/.kube/config)
+  --runner-address ADDR              helm-runner gRPC address (default unix:///var/run/helm-runner/runner.sock)
+  --http-addr HOST:PORT              /metrics, /healthz, /readyz (default :8080)
+  --concurrency N                    HelmReleases reconciled at once (default 10)
+  --leader-elect=false               do not take the Lease (run only one replica then)
+  --leader-election-namespace NS     namespace of the Lease (default $POD_NAMESPACE, else default)
+  --leader-election-id NAME          name of the Lease (default planton-helm-controller)
+  --identity ID                      this replica's Lease holder identity (default hostname_pid)
+  --allow-insecure-http              allow http:// and plain-HTTP OCI repositories (tests, demos)
+  --default-service-account NAME     ServiceAccount to impersonate for releases that name none
+  --label-selector SELECTOR          only HelmReleases with these labels (sharding)
+  --watch-namespace NS               only this namespace (default: all)
+  --log-level debug|info|warn|error  (default info)
+  --shutdown-grace DURATION          time in-flight Helm operations get on SIGTERM (default 30s)
+`;
+
+/** Parses flags; throws an Error whose message names the bad flag. */
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      kubeconfig: { type: 'string' },
+      'runner-address': { type: 'string', default: 'unix:///var/run/helm-runner/runner.sock' },
+      'http-addr': { type: 'string', default: ':8080' },
+      concurrency: { type: 'string', default: '10' },
+      'leader-elect': { type: 'string', default: 'true' },
+      'leader-election-namespace': { type: 'string' },
+      'leader-election-id': { type: 'string', default: 'planton-helm-controller' },
+      identity: { type: 'string' },
+      'allow-insecure-http': { type: 'boolean', default: false },
+      'default-service-account': { type: 'string', default: '' },
+      'label-selector': { type: 'string', default: '' },
+      'watch-namespace': { type: 'string', default: '' },
+      'log-level': { type: 'string', default: 'info' },
+      'shutdown-grace': { type: 'string', default: '30s' },
+    },
+  });
+  const grace = durationMs(values['shutdown-grace']);
+  const parsed = Config.safeParse({
+    kubeconfig: values.kubeconfig ?? env['KUBECONFIG'],
+    runnerAddress: values['runner-address'],
+    httpAddr: values['http-addr'],
+    concurrency: values.concurrency,
+    leaderElect: parseBool(values['leader-elect'], '--leader-elect'),
+    leaderElectionNamespace: values['leader-election-namespace'] ?? env['POD_NAMESPACE'] ?? 'default',
+    leaderElectionId: values['leader-election-id'],
+    identity: values.identity ?? `${env['POD_NAME'] ?? hostname()}_${process.pid}`,
+    allowInsecureHttp: values['allow-insecure-http'],
+    defaultServiceAccount: values['default-service-account'],
+    labelSelector: values['label-selector'],
+    watchNamespace: values['watch-namespace'],
+    logLevel: values['log-level'],
+    shutdownGraceMs: Number.isNaN(grace) ? -1 : grace,
+  });
+  if (!parsed.success) {
+    const names: Record<string, string> = { shutdownGraceMs: 'shutdown-grace' };
+    throw new Error(
+      parsed.error.issues
+        .map((i) => {
+          const field = String(i.path[0] ?? '');
+          return `--${names[field] ?? field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`;
+        })
+        .join('; '),
+    );
+  }
+  return parsed.data;
+}
+
+function parseBool(v: string, flag: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new Error(`${flag}: must be true or false`);
+}
+
+/** `host:port` → listen arguments; an empty host means every interface. */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i) || '0.0.0.0', port: Number(addr.slice(i + 1)) };
+}

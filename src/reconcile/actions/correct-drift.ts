@@ -1,0 +1,25 @@
+// correct-drift: re-applies only the objects that differ from the latest deployed revision's
+// manifest (no new revision).
+import { Reason } from '../conditions.js';
+import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from './action.js';
+import { ignoreRules } from './detect-drift.js';
+
+export async function correctDrift(ctx: ActionContext): Promise<ActionResult> {
+  const res = await ctx.runner.correctDrift(
+    { release: ctx.release, ignore: ignoreRules(ctx.spec), timeout: timeoutOf(ctx.spec) },
+    { deadlineMs: deadlineFor(ctx.spec, false), signal: ctx.signal },
+  );
+  const corrected = res.objects.filter((o) => o.corrected);
+  const names = corrected.map((o) => `${o.drift?.kind ?? ''}/${o.drift?.name ?? ''}`);
+  if (res.outcome?.succeeded) {
+    return { action: 'correct-drift', succeeded: true, corrected: corrected.length, reason: Reason.DriftCorrected, message: `re-applied ${corrected.length} drifted object(s): ${names.join(', ')}` };
+  }
+  const failed = res.objects.filter((o) => !o.corrected).map((o) => `${o.drift?.kind ?? ''}/${o.drift?.name ?? ''}: ${o.error}`);
+  return {
+    action: 'correct-drift',
+    succeeded: false,
+    corrected: corrected.length,
+    reason: Reason.DriftCorrectionFailed,
+    message: `drift correction failed: ${res.outcome?.message ?? ''} ${failed.join('; ')}`.trim(),
+  };
+}

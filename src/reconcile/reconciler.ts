@@ -1,0 +1,442 @@
+// The reconcile of one HelmRelease key: observe (the object, its values, the Helm release),
+// decide (pure, decide.ts), act (at most one runner call), then write the status once, only when
+// it changed. Returns when to look again; the work queue does the rest.
+import {
+  type HelmReleaseObject,
+  type HelmReleaseSpec,
+  type HelmReleaseStatus,
+  durationMs,
+  keyOf,
+  parseSpec,
+} from '../api/helm-release.js';
+import type { Clock } from '../clock.js';
+import type { ReconcileOutcome } from '../controller/work-queue.js';
+import type { EventType, HelmReleaseApi } from '../kube/helm-release-api.js';
+import type { ObjectReader } from '../kube/object-reader.js';
+import type { Logger } from '../log.js';
+import type { ChartRefInput, ReleaseRefInput, ReleaseRevision, ReleaseState, RunnerClient } from '../runner/client.js';
+import { correctDrift } from './actions/correct-drift.js';
+import { detectDrift } from './actions/detect-drift.js';
+import { install } from './actions/install.js';
+import type { ActionContext, ActionResult } from './actions/action.js';
+import { rollback } from './actions/rollback.js';
+import { test } from './actions/test.js';
+import { uninstall } from './actions/uninstall.js';
+import { unlock } from './actions/unlock.js';
+import { upgrade } from './actions/upgrade.js';
+import { ConditionType, findCondition, Reason } from './conditions.js';
+import { type ActionPlan, attemptsFor, decide, decideDeletion, type Plan, preflight, shouldCheckDrift } from './decide.js';
+import { AuthSecretError, classifyError, type ErrorVerdict, RUNNER_RECHECK_MS } from './errors.js';
+import { determineReleaseState, type Desired } from './state.js';
+import { nextStatus, summarize, type Verdict } from './status.js';
+import { canonicalJson, configDigest, resolveValues, type Values } from './values.js';
+
+/** The finalizer that makes deletion of a HelmRelease wait for the uninstall. */
+export const FINALIZER = 'helm.project-planton.org/finalizer';
+/** Annotation whose new value requests a reconcile now and resets the failure counters. */
+export const RECONCILE_REQUEST_ANNOTATION = 'helm.project-planton.org/reconcile-requested-at';
+
+/** What the reconciler reports for metrics; see src/metrics. */
+export interface ReconcileObserver {
+  status(namespace: string, name: string, verdict: Verdict['kind'] | 'suspended'): void;
+  action(action: string, outcome: 'success' | 'failure' | 'error', seconds: number): void;
+  driftDetected(namespace: string, name: string): void;
+  driftCorrected(namespace: string, name: string): void;
+  forget(namespace: string, name: string): void;
+}
+
+export interface ReconcilerConfig {
+  readonly allowInsecureHttp: boolean;
+  /** ServiceAccount used for releases that name none; empty: the runner's own identity. */
+  readonly defaultServiceAccount: string;
+}
+
+export interface ReconcilerDeps {
+  readonly runner: RunnerClient;
+  readonly api: HelmReleaseApi;
+  readonly reader: ObjectReader;
+  /** The informer's cache of HelmReleases. */
+  readonly cache: { get(namespace: string, name: string): HelmReleaseObject | undefined };
+  readonly config: ReconcilerConfig;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly observer: ReconcileObserver;
+  /** [0, 1); injectable so the interval jitter is testable. */
+  readonly random?: () => number;
+}
+
+interface Observation {
+  readonly state: ReleaseState;
+  readonly history: readonly ReleaseRevision[];
+}
+
+/** Outcome of the reconcile, before it is written. */
+interface Finish {
+  readonly spec: HelmReleaseSpec;
+  readonly plan?: Plan;
+  readonly desired?: Desired;
+  readonly observed?: Observation;
+  readonly result?: ActionResult;
+  readonly error?: ErrorVerdict;
+  readonly drifted?: number;
+  readonly followUp?: boolean;
+  readonly newAttempt?: boolean;
+  readonly handledRequest?: string;
+}
+
+export class Reconciler {
+  readonly #d: ReconcilerDeps;
+  /** Status last written per object uid: the informer's copy may lag behind our own write. */
+  readonly #written = new Map<string, HelmReleaseStatus>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.#d = deps;
+  }
+
+  /** Reconciles `namespace/name`; the queue calls it with one key at a time. */
+  async reconcile(key: string, signal: AbortSignal): Promise<ReconcileOutcome> {
+    const [namespace = '', name = ''] = key.split('/');
+    const obj = this.#d.cache.get(namespace, name);
+    if (!obj) {
+      this.#d.observer.forget(namespace, name);
+      return {};
+    }
+    const log = this.#d.log.child({ helmrelease: key });
+    if (obj.metadata.deletionTimestamp) return this.#finalize(obj, signal, log);
+
+    const parsed = parseSpec(obj.spec);
+    if (!parsed.ok) {
+      const status = nextStatus({
+        ...this.#statusBase(obj, undefined),
+        spec: undefined,
+        desired: undefined,
+        observed: undefined,
+        result: undefined,
+        drifted: undefined,
+        newAttempt: false,
+        verdict: { kind: 'stalled', reason: Reason.InvalidSpec, message: parsed.message },
+      });
+      await this.#write(obj, status, log);
+      this.#d.observer.status(namespace, name, 'stalled');
+      return {};
+    }
+    const spec = parsed.spec;
+    if (spec.suspend) {
+      this.#d.observer.status(namespace, name, 'suspended');
+      return {};
+    }
+    if (!(obj.metadata.finalizers ?? []).includes(FINALIZER)) {
+      await this.#d.api.setFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER]);
+    }
+    const finish = await this.#run(obj, spec, signal, log);
+    return this.#conclude(obj, finish, log);
+  }
+
+  async #run(obj: HelmReleaseObject, spec: HelmReleaseSpec, signal: AbortSignal, log: Logger): Promise<Finish> {
+    const pre = preflight({
+      spec,
+      allowInsecureHttp: this.#d.config.allowInsecureHttp,
+      dependenciesNotReady: this.#dependenciesNotReady(obj, spec),
+    });
+    if (pre) return { spec, plan: pre };
+
+    let values: Values;
+    let desired: Desired;
+    let chart: ChartRefInput;
+    try {
+      const resolved = await resolveValues(spec.valuesFrom, spec.values, this.#d.reader.valuesSource(obj.metadata.namespace));
+      values = resolved.values;
+      desired = { chartVersion: spec.version, valuesDigest: resolved.digest, configDigest: configDigest({ repo: spec.repo }) };
+      chart = await this.#chartRef(obj, spec);
+    } catch (err) {
+      return { spec, error: classifyError(err) };
+    }
+    const release = this.#releaseRef(obj, spec);
+    let observed: Observation;
+    try {
+      observed = await this.#observe(release, spec, signal);
+    } catch (err) {
+      return { spec, desired, error: classifyError(err) };
+    }
+    const state = determineReleaseState(spec, desired, observed.state);
+
+    let drifted: number | undefined;
+    if (shouldCheckDrift(spec, state)) {
+      try {
+        drifted = (await detectDrift(this.#d.runner, spec, release, signal)).objects.length;
+      } catch (err) {
+        return { spec, desired, observed, error: classifyError(err) };
+      }
+    }
+
+    const request = obj.metadata.annotations?.[RECONCILE_REQUEST_ANNOTATION];
+    const prev = this.#prevStatus(obj);
+    const resetRequested = request !== undefined && request !== prev?.lastHandledReconcileTime;
+    const attempts = resetRequested
+      ? { install: 0, upgrade: 0, sameAttempt: false }
+      : attemptsFor(prev, obj.metadata.generation, desired);
+    const plan = decide({ spec, state, history: observed.history, attempts, ...(drifted !== undefined ? { driftedObjects: drifted } : {}) });
+    const base = {
+      spec,
+      plan,
+      desired,
+      observed,
+      newAttempt: !attempts.sameAttempt && (plan.kind === 'install' || plan.kind === 'upgrade'),
+      ...(drifted !== undefined ? { drifted } : {}),
+      ...(resetRequested ? { handledRequest: request } : {}),
+    };
+    if (!isAction(plan)) return base;
+
+    const ctx: ActionContext = { runner: this.#d.runner, spec, release, chart, values, configDigest: desired.configDigest, signal };
+    let result: ActionResult;
+    try {
+      result = await this.#act(plan, ctx, observed, log);
+    } catch (err) {
+      return { ...base, error: classifyError(err) };
+    }
+    // Read the release again so the status shows what the action left (history included).
+    const after = await this.#observe(release, spec, signal).catch(() => observed);
+    const followUp =
+      result.succeeded &&
+      (result.action === 'install' || result.action === 'upgrade') &&
+      spec.test.enable &&
+      after.state.tests?.hasTests === true;
+    return { ...base, observed: after, result, followUp };
+  }
+
+  async #act(plan: ActionPlan, ctx: ActionContext, observed: Observation, log: Logger): Promise<ActionResult> {
+    const started = this.#d.clock.now();
+    log.info('action started', { action: plan.kind, reason: plan.reason });
+    let result: ActionResult | undefined;
+    try {
+      result = await this.#execute(plan, ctx, observed);
+      return result;
+    } finally {
+      const seconds = (this.#d.clock.now() - started) / 1000;
+      const outcome = result === undefined ? 'error' : result.succeeded ? 'success' : 'failure';
+      this.#d.observer.action(result?.action ?? plan.kind, outcome, seconds);
+      log.info('action finished', { action: plan.kind, outcome, seconds, revision: result?.state?.revision, reason: result?.reason });
+    }
+  }
+
+  #execute(plan: ActionPlan, ctx: ActionContext, observed: Observation): Promise<ActionResult> {
+    switch (plan.kind) {
+      case 'install':
+        return install(ctx);
+      case 'upgrade':
+        return upgrade(ctx);
+      case 'test':
+        return test(ctx, observed.state.revision);
+      case 'unlock':
+        return unlock(ctx, plan.revision);
+      case 'rollback':
+        return rollback(ctx, plan.toRevision);
+      case 'uninstall-remediation':
+      case 'uninstall':
+        return uninstall(ctx);
+      case 'correct-drift':
+        return correctDrift(ctx);
+    }
+  }
+
+  async #observe(release: ReleaseRefInput, spec: HelmReleaseSpec, signal: AbortSignal): Promise<Observation> {
+    const limit = spec.maxHistory > 0 ? spec.maxHistory : 5;
+    const got = await this.#d.runner.getReleaseState({ release, historyLimit: Math.max(limit, 10) }, { deadlineMs: 30_000, signal });
+    if (!got.state) throw new Error('helm-runner returned no release state');
+    return { state: got.state, history: got.history };
+  }
+
+  /** Writes the status, events and metrics of a finished reconcile; says when to run again. */
+  async #conclude(obj: HelmReleaseObject, f: Finish, log: Logger): Promise<ReconcileOutcome> {
+    const prev = this.#prevStatus(obj);
+    const verdict = summarize(prev?.conditions ?? [], f.plan, f.result, f.error, f.followUp ?? false);
+    const status = nextStatus({
+      ...this.#statusBase(obj, f.spec),
+      spec: f.spec,
+      desired: f.desired,
+      observed: f.observed,
+      result: f.result,
+      drifted: f.drifted,
+      verdict,
+      newAttempt: f.newAttempt ?? false,
+      ...(f.handledRequest ? { handledReconcileRequest: f.handledRequest } : {}),
+    });
+    await this.#write(obj, status, log);
+    await this.#events(obj, prev, status, f, verdict, log);
+    const { namespace, name } = obj.metadata;
+    this.#d.observer.status(namespace, name, verdict.kind);
+    if ((f.drifted ?? 0) > 0) this.#d.observer.driftDetected(namespace, name);
+    if (f.result?.action === 'correct-drift' && f.result.succeeded) this.#d.observer.driftCorrected(namespace, name);
+    if (f.error) {
+      log.warn('reconcile failed', { reason: f.error.reason, message: f.error.message, stalled: f.error.stalled });
+    }
+    return this.#requeue(f, verdict);
+  }
+
+  #requeue(f: Finish, verdict: Verdict): ReconcileOutcome {
+    const interval = this.#jitter(durationMs(f.spec.interval));
+    if (f.error) {
+      if (f.error.retry === 'recheck') return { requeueAfterMs: RUNNER_RECHECK_MS };
+      if (f.error.retry === 'interval') return { requeueAfterMs: interval };
+      return { backoff: true };
+    }
+    if (f.result) {
+      if (!f.result.succeeded) return { backoff: true };
+      return verdict.kind === 'ready' ? { requeueAfterMs: interval } : { requeueAfterMs: 0 };
+    }
+    if (f.plan?.kind === 'wait') return { requeueAfterMs: f.plan.requeueAfterMs };
+    return { requeueAfterMs: interval };
+  }
+
+  /** Interval with up to ±10 % jitter, so many releases do not all check at once. */
+  #jitter(ms: number): number {
+    const r = (this.#d.random ?? Math.random)();
+    return Math.round(ms * (0.9 + 0.2 * r));
+  }
+
+  async #events(
+    obj: HelmReleaseObject,
+    prev: HelmReleaseStatus | undefined,
+    next: HelmReleaseStatus,
+    f: Finish,
+    verdict: Verdict,
+    log: Logger,
+  ): Promise<void> {
+    const emit = (type: EventType, reason: string, message: string, action: string) =>
+      this.#d.api.event(obj, type, reason, message, action).catch((err: unknown) => {
+        log.warn('event not recorded', { reason, error: err });
+      });
+    if (f.result) await emit(f.result.succeeded ? 'Normal' : 'Warning', f.result.reason, f.result.message, f.result.action);
+    const wasDrifted = findCondition(prev?.conditions, ConditionType.Drifted)?.status === 'True';
+    if ((f.drifted ?? 0) > 0 && (!wasDrifted || f.spec.driftDetection.mode === 'enabled')) {
+      await emit('Warning', Reason.DriftDetected, `${f.drifted} object(s) differ from the release manifest`, 'DetectDrift');
+    }
+    const ready = findCondition(next.conditions, ConditionType.Ready);
+    const prevReady = findCondition(prev?.conditions, ConditionType.Ready);
+    const changed = ready?.reason !== prevReady?.reason || ready?.status !== prevReady?.status;
+    if (!f.result && changed && verdict.kind !== 'ready') {
+      await emit('Warning', verdict.reason, verdict.message, 'Reconcile');
+    }
+  }
+
+  async #write(obj: HelmReleaseObject, status: HelmReleaseStatus, log: Logger): Promise<void> {
+    const prev = this.#prevStatus(obj);
+    if (prev && canonicalJson(prev) === canonicalJson(status)) return;
+    await this.#d.api.patchStatus(obj, status);
+    this.#written.set(obj.metadata.uid, status);
+    log.debug('status written', { ready: findCondition(status.conditions, ConditionType.Ready)?.status });
+  }
+
+  /** The newest status: our own last write when the informer has not delivered it yet. */
+  #prevStatus(obj: HelmReleaseObject): HelmReleaseStatus | undefined {
+    const mine = this.#written.get(obj.metadata.uid);
+    if (mine === undefined) return obj.status;
+    if (obj.status && canonicalJson(obj.status) === canonicalJson(mine)) {
+      this.#written.delete(obj.metadata.uid);
+      return obj.status;
+    }
+    return mine;
+  }
+
+  #statusBase(obj: HelmReleaseObject, spec: HelmReleaseSpec | undefined) {
+    return {
+      prev: this.#prevStatus(obj),
+      generation: obj.metadata.generation,
+      nowIso: new Date(this.#d.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      releaseName: spec?.releaseName ?? obj.metadata.name,
+      releaseNamespace: spec?.targetNamespace ?? obj.metadata.namespace,
+    };
+  }
+
+  async #finalize(obj: HelmReleaseObject, signal: AbortSignal, log: Logger): Promise<ReconcileOutcome> {
+    const finalizers = obj.metadata.finalizers ?? [];
+    if (!finalizers.includes(FINALIZER)) return {};
+    const parsed = parseSpec(obj.spec);
+    const spec = parsed.ok ? parsed.spec : undefined;
+    let plan = decideDeletion({ spec, releaseExists: true });
+    if (plan.kind === 'uninstall' && spec) {
+      const release = this.#releaseRef(obj, spec);
+      try {
+        const observed = await this.#observe(release, spec, signal);
+        plan = decideDeletion({ spec, releaseExists: observed.state.exists });
+        if (plan.kind === 'uninstall') {
+          const ctx: ActionContext = { runner: this.#d.runner, spec, release, chart: {}, values: {}, configDigest: '', signal };
+          const result = await this.#act(plan, ctx, observed, log);
+          await this.#d.api.event(obj, result.succeeded ? 'Normal' : 'Warning', result.reason, result.message, 'Uninstall').catch(() => undefined);
+          if (!result.succeeded) return { backoff: true };
+        }
+      } catch (err) {
+        const verdict = classifyError(err);
+        log.warn('uninstall on deletion failed', { reason: verdict.reason, message: verdict.message });
+        return verdict.retry === 'recheck' ? { requeueAfterMs: RUNNER_RECHECK_MS } : { backoff: true };
+      }
+    } else {
+      log.info('finalizer released without uninstall', { why: plan.reason });
+      await this.#d.api.event(obj, 'Normal', 'Orphaned', plan.reason, 'Delete').catch(() => undefined);
+    }
+    await this.#d.api.setFinalizers(obj, finalizers.filter((f) => f !== FINALIZER));
+    this.#written.delete(obj.metadata.uid);
+    this.#d.observer.forget(obj.metadata.namespace, obj.metadata.name);
+    return {};
+  }
+
+  #releaseRef(obj: HelmReleaseObject, spec: HelmReleaseSpec): ReleaseRefInput {
+    const sa = spec.serviceAccountName ?? this.#d.config.defaultServiceAccount;
+    return {
+      name: spec.releaseName ?? obj.metadata.name,
+      namespace: spec.targetNamespace ?? obj.metadata.namespace,
+      ...(sa ? { serviceAccountName: sa, serviceAccountNamespace: obj.metadata.namespace } : {}),
+    };
+  }
+
+  async #chartRef(obj: HelmReleaseObject, spec: HelmReleaseSpec): Promise<ChartRefInput> {
+    const chart: { -readonly [K in keyof ChartRefInput]: ChartRefInput[K] } = {
+      repo: spec.repo,
+      name: spec.name,
+      version: spec.version,
+      allowInsecureHttp: this.#d.config.allowInsecureHttp,
+    };
+    const ns = obj.metadata.namespace;
+    const secretRef = spec.auth?.secretRef?.name;
+    if (secretRef) {
+      const s = await this.#d.reader.read('Secret', ns, secretRef);
+      if (!s.data) throw new AuthSecretError(`repository credentials Secret ${secretRef} not found`);
+      const docker = s.data['.dockerconfigjson'];
+      const username = s.data['username'];
+      const password = s.data['password'];
+      if (docker !== undefined) {
+        chart.credentials = { kind: { $case: 'dockerConfigJson', value: Buffer.from(docker) } };
+      } else if (username !== undefined && password !== undefined) {
+        chart.credentials = { kind: { $case: 'basicAuth', value: { username, password } } };
+      } else {
+        throw new AuthSecretError(`Secret ${secretRef} has neither username and password nor .dockerconfigjson`);
+      }
+    }
+    const caRef = spec.auth?.caSecretRef?.name;
+    if (caRef) {
+      const s = await this.#d.reader.read('Secret', ns, caRef);
+      const ca = s.data?.['ca.crt'];
+      if (ca === undefined) throw new AuthSecretError(`CA Secret ${caRef} not found or has no ca.crt`);
+      chart.caBundle = Buffer.from(ca);
+    }
+    return chart;
+  }
+
+  #dependenciesNotReady(obj: HelmReleaseObject, spec: HelmReleaseSpec): string[] {
+    const out: string[] = [];
+    for (const dep of spec.dependsOn) {
+      const ns = dep.namespace ?? obj.metadata.namespace;
+      const other = this.#d.cache.get(ns, dep.name);
+      const ready =
+        other !== undefined &&
+        other.status?.observedGeneration === other.metadata.generation &&
+        findCondition(other.status?.conditions, ConditionType.Ready)?.status === 'True';
+      if (!ready) out.push(keyOf({ namespace: ns, name: dep.name }));
+    }
+    return out;
+  }
+}
+
+function isAction(plan: Plan): plan is ActionPlan {
+  return !['wait', 'stall', 'ready', 'release-finalizer'].includes(plan.kind);
+}
