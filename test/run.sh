@@ -17,10 +17,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "generated code is up to date (buf generate, buf lint)"
+step "generated code and CRD are up to date (buf generate, buf lint, CRD generator)"
 npm run --silent generate
-if [[ -n $(git status --porcelain -- src/gen helm-runner/gen) ]]; then
-  git status --short -- src/gen helm-runner/gen
+if [[ -n $(git status --porcelain -- src/gen helm-runner/gen deploy/crds) ]]; then
+  git status --short -- src/gen helm-runner/gen deploy/crds
   echo "generated code differs from the committed tree: run 'make generate' and commit" >&2
   exit 1
 fi

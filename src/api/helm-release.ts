@@ -89,7 +89,8 @@ const TestPolicy = z.strictObject({
 
 const DependencyReference = z.strictObject({
   name: z.string().min(1),
-  namespace: z.string().optional(),
+  // Empty is refused rather than read as "this namespace": callers default with `??`.
+  namespace: z.string().min(1).optional(),
 });
 
 const RepositoryAuth = z.strictObject({
