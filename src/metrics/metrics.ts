@@ -1,0 +1,230 @@
+// The controller's Prometheus metrics, all registered on one Registry passed in (never the
+// global one), so tests and the process own their registry. Queue metrics use controller-runtime
+// and client-go workqueue names so existing dashboards read them. Label values are names and
+// outcomes only: never values, never anything that came from a Secret.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { QueueMetrics, ReconcileResult } from '../controller/work-queue.js';
+
+export type ReleaseStatus = 'ready' | 'progressing' | 'stalled' | 'failed' | 'suspended' | 'unknown';
+
+/**
+ * The value of planton_helm_release_reconciliation_status for a release:
+ *
+ * |  1 | ready       | Ready=True: the release matches the spec                              |
+ * |  0 | progressing | Reconciling=True: an install/upgrade/remediation is under way         |
+ * | -1 | failed      | Ready=False, will be retried (backoff)                                |
+ * | -2 | stalled     | Stalled=True: will not progress until the spec changes               |
+ * | -3 | suspended   | spec.suspend=true: not reconciled                                     |
+ * | -4 | unknown     | not reconciled yet since the controller started (no status to report) |
+ *
+ * NaN is never used, so `== 1` (healthy) and `< 0 and > -3` (failing) are plain comparisons.
+ */
+export function reconciliationStatusValue(s: ReleaseStatus): number {
+  switch (s) {
+    case 'ready':
+      return 1;
+    case 'progressing':
+      return 0;
+    case 'failed':
+      return -1;
+    case 'stalled':
+      return -2;
+    case 'suspended':
+      return -3;
+    case 'unknown':
+      return -4;
+  }
+}
+
+export interface Metrics {
+  readonly queue: QueueMetrics;
+  /** planton_helm_release_reconciliation_status{namespace,name}: see reconciliationStatusValue. */
+  readonly reconciliationStatus: Gauge<'namespace' | 'name'>;
+  /** planton_helm_release_actions_total{action,outcome}: runner actions (install, upgrade, …) by outcome. */
+  readonly actions: Counter<'action' | 'outcome'>;
+  /** planton_helm_release_action_duration_seconds{action,outcome} */
+  readonly actionDuration: Histogram<'action' | 'outcome'>;
+  /** planton_helm_release_drift_detected_total{namespace,name} */
+  readonly driftDetected: Counter<'namespace' | 'name'>;
+  /** planton_helm_release_drift_corrected_total{namespace,name} */
+  readonly driftCorrected: Counter<'namespace' | 'name'>;
+  /** planton_helm_runner_request_duration_seconds{method,code}: every runner RPC, code = gRPC status name. */
+  readonly runnerCallDuration: Histogram<'method' | 'code'>;
+  /** leader_election_master_status{name}: 1 while this process leads (client-go's name). */
+  readonly leader: Gauge<'name'>;
+  /** Sets the release's status gauge. */
+  setReleaseStatus(namespace: string, name: string, status: ReleaseStatus): void;
+  /** Removes every per-release series of a deleted HelmRelease, so it stops being reported. */
+  deleteRelease(namespace: string, name: string): void;
+}
+
+const reconcileResults: readonly ReconcileResult[] = ['success', 'error', 'requeue', 'requeue_after'];
+
+// Helm operations wait for resources (minutes); reconciles include them.
+const longBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600];
+const queueBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900];
+
+function createQueueMetrics(registry: Registry, controller: string): QueueMetrics {
+  const registers = [registry];
+  const reconcileTotal = new Counter({
+    name: 'controller_runtime_reconcile_total',
+    help: 'Total number of reconciliations per controller',
+    labelNames: ['controller', 'result'] as const,
+    registers,
+  });
+  const reconcileErrors = new Counter({
+    name: 'controller_runtime_reconcile_errors_total',
+    help: 'Total number of reconciliation errors per controller',
+    labelNames: ['controller'] as const,
+    registers,
+  });
+  const reconcileTime = new Histogram({
+    name: 'controller_runtime_reconcile_time_seconds',
+    help: 'Length of time per reconciliation per controller',
+    labelNames: ['controller'] as const,
+    buckets: longBuckets,
+    registers,
+  });
+  const activeWorkers = new Gauge({
+    name: 'controller_runtime_active_workers',
+    help: 'Number of currently used workers per controller',
+    labelNames: ['controller'] as const,
+    registers,
+  });
+  const maxConcurrent = new Gauge({
+    name: 'controller_runtime_max_concurrent_reconciles',
+    help: 'Maximum number of concurrent reconciles per controller',
+    labelNames: ['controller'] as const,
+    registers,
+  });
+  const depth = new Gauge({
+    name: 'workqueue_depth',
+    help: 'Current depth of workqueue',
+    labelNames: ['name'] as const,
+    registers,
+  });
+  const adds = new Counter({
+    name: 'workqueue_adds_total',
+    help: 'Total number of adds handled by workqueue',
+    labelNames: ['name'] as const,
+    registers,
+  });
+  const queueDuration = new Histogram({
+    name: 'workqueue_queue_duration_seconds',
+    help: 'How long in seconds an item stays in workqueue before being requested',
+    labelNames: ['name'] as const,
+    buckets: queueBuckets,
+    registers,
+  });
+  const retries = new Counter({
+    name: 'workqueue_retries_total',
+    help: 'Total number of retries handled by workqueue',
+    labelNames: ['name'] as const,
+    registers,
+  });
+  const initialised = new Set<string>();
+  // controller-runtime reports every result at 0 from the start, so rate() works from the first scrape.
+  const init = (controller: string): void => {
+    if (initialised.has(controller)) return;
+    initialised.add(controller);
+    for (const result of reconcileResults) reconcileTotal.inc({ controller, result }, 0);
+    reconcileErrors.inc({ controller }, 0);
+  };
+  init(controller);
+  return {
+    added: (name) => adds.inc({ name }),
+    depth: (name, n) => depth.set({ name }, n),
+    queueWait: (name, seconds) => queueDuration.observe({ name }, seconds),
+    retried: (name) => retries.inc({ name }),
+    reconciled: (controller, result, seconds) => {
+      init(controller);
+      reconcileTotal.inc({ controller, result });
+      reconcileTime.observe({ controller }, seconds);
+    },
+    reconcileError: (controller) => {
+      init(controller);
+      reconcileErrors.inc({ controller });
+    },
+    activeWorkers: (controller, n) => activeWorkers.set({ controller }, n),
+    maxConcurrentReconciles: (controller, n) => {
+      init(controller);
+      maxConcurrent.set({ controller }, n);
+    },
+  };
+}
+
+/**
+ * Registers the controller's metrics and prom-client's default process metrics on `registry`.
+ * Call once per registry (a second call throws: the names are already registered).
+ * `controller` is the controller whose reconcile counters are reported at 0 from the start; the
+ * queue metrics are labelled with the WorkQueue's own `name`, which should be the same string.
+ * The caller sets `leader` (labelled with the Lease name) from onLeaderChange.
+ */
+export function createMetrics(registry: Registry, controller: string): Metrics {
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const reconciliationStatus = new Gauge({
+    name: 'planton_helm_release_reconciliation_status',
+    help: 'Reconciliation status of a HelmRelease: 1 ready, 0 progressing, -1 failed (retrying), -2 stalled, -3 suspended, -4 unknown',
+    labelNames: ['namespace', 'name'] as const,
+    registers,
+  });
+  const actions = new Counter({
+    name: 'planton_helm_release_actions_total',
+    help: 'Helm actions performed through the runner, by action and outcome',
+    labelNames: ['action', 'outcome'] as const,
+    registers,
+  });
+  const actionDuration = new Histogram({
+    name: 'planton_helm_release_action_duration_seconds',
+    help: 'Duration of Helm actions performed through the runner, by action and outcome',
+    labelNames: ['action', 'outcome'] as const,
+    buckets: longBuckets,
+    registers,
+  });
+  const driftDetected = new Counter({
+    name: 'planton_helm_release_drift_detected_total',
+    help: 'Times drift of the cluster from a release manifest was detected',
+    labelNames: ['namespace', 'name'] as const,
+    registers,
+  });
+  const driftCorrected = new Counter({
+    name: 'planton_helm_release_drift_corrected_total',
+    help: 'Times drift of the cluster from a release manifest was corrected',
+    labelNames: ['namespace', 'name'] as const,
+    registers,
+  });
+  const runnerCallDuration = new Histogram({
+    name: 'planton_helm_runner_request_duration_seconds',
+    help: 'Duration of helm-runner RPCs, by method and gRPC status code',
+    labelNames: ['method', 'code'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+    registers,
+  });
+  const leader = new Gauge({
+    name: 'leader_election_master_status',
+    help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
+    labelNames: ['name'] as const,
+    registers,
+  });
+
+  return {
+    queue: createQueueMetrics(registry, controller),
+    reconciliationStatus,
+    actions,
+    actionDuration,
+    driftDetected,
+    driftCorrected,
+    runnerCallDuration,
+    leader,
+    setReleaseStatus(namespace, name, status) {
+      reconciliationStatus.set({ namespace, name }, reconciliationStatusValue(status));
+    },
+    deleteRelease(namespace, name) {
+      // remove() of a series that was never set is a no-op.
+      reconciliationStatus.remove({ namespace, name });
+      driftDetected.remove({ namespace, name });
+      driftCorrected.remove({ namespace, name });
+    },
+  };
+}

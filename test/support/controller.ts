@@ -1,0 +1,166 @@
+// Runs the real reconciler (dist/src/main.js, built by `npm run build`) as a child process
+// against the local cluster and a real helm-runner, for end-to-end tests; and small helpers to
+// create HelmReleases and read what a user would read (conditions, events, metrics).
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { clusterEnv, kubeConfig, kubectl, repoRoot, waitFor } from './cluster.js';
+
+const execFileAsync = promisify(execFile);
+
+export const crdPath = resolve(repoRoot, 'deploy/crds/helmreleases.helm.project-planton.org.yaml');
+const mainJs = resolve(repoRoot, 'dist/src/main.js');
+
+let built = false;
+/** Compiles the TypeScript once per test process (tsc is fast; keeps dist/ equal to src/). */
+export async function buildController(): Promise<void> {
+  if (built) return;
+  await execFileAsync(process.execPath, [resolve(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', resolve(repoRoot, 'tsconfig.json')], {
+    cwd: repoRoot,
+    timeout: 300_000,
+  });
+  built = true;
+}
+
+/** Applies the generated CRD and waits until the API serves it. */
+export async function installCrd(): Promise<void> {
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', crdPath]);
+  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/helmreleases.helm.project-planton.org']);
+}
+
+export interface RunningController {
+  readonly process: ChildProcess;
+  /** Port of /metrics, /healthz, /readyz. */
+  readonly port: number;
+  /** Everything the controller logged so far (JSON lines). */
+  logs(): string;
+  metrics(): Promise<string>;
+  /** SIGTERM, then wait for exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL. */
+  kill(): Promise<void>;
+}
+
+export interface ControllerOptions {
+  readonly runnerSocket: string;
+  readonly args?: readonly string[];
+  /** Wait until /readyz answers 200 (a standby replica is ready too). Default true. */
+  readonly waitReady?: boolean;
+}
+
+export async function startController(opts: ControllerOptions): Promise<RunningController> {
+  await buildController();
+  const args = [
+    mainJs,
+    '--kubeconfig', clusterEnv().KUBECONFIG,
+    '--runner-address', `unix://${opts.runnerSocket}`,
+    '--http-addr', '127.0.0.1:0',
+    '--allow-insecure-http',
+    '--leader-elect=false',
+    '--log-level', 'debug',
+    '--shutdown-grace', '5s',
+    ...(opts.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const port = await waitFor('the controller to serve /metrics', async () => {
+    if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}: ${out}`);
+    const m = /"msg":"serving metrics and health"[^\n]*"address":"[^"]*:(\d+)"/.exec(out);
+    return m ? Number(m[1]) : undefined;
+  }, 60_000);
+  if (opts.waitReady ?? true) {
+    await waitFor('the controller to be ready', async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    }, 60_000);
+  }
+  return {
+    process: child,
+    port,
+    logs: () => out,
+    metrics: async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** A metric sample's value from Prometheus text, or undefined. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+export interface HelmReleaseView {
+  metadata: { name: string; namespace: string; generation: number; resourceVersion: string; finalizers?: string[] };
+  spec: Record<string, unknown>;
+  status?: {
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+    release?: { revision: number; chartVersion: string; status: string };
+    history?: { revision: number; chartVersion: string; status: string; testResult?: string }[];
+    failures?: number;
+    installFailures?: number;
+    upgradeFailures?: number;
+    drift?: { objectsDrifted: number; lastDetectedTime?: string; lastCorrectedTime?: string };
+  };
+}
+
+const group = { group: 'helm.project-planton.org', version: 'v1', plural: 'helmreleases' };
+
+export function helmReleases() {
+  const api = kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+  return {
+    create: (namespace: string, name: string, spec: Record<string, unknown>, metadata: Record<string, unknown> = {}) =>
+      api.createNamespacedCustomObject({ ...group, namespace, body: { apiVersion: 'helm.project-planton.org/v1', kind: 'HelmRelease', metadata: { name, ...metadata }, spec } }),
+    get: async (namespace: string, name: string): Promise<HelmReleaseView | undefined> => {
+      try {
+        return (await api.getNamespacedCustomObject({ ...group, namespace, name })) as HelmReleaseView;
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return undefined;
+        throw err;
+      }
+    },
+    patchSpec: (namespace: string, name: string, spec: Record<string, unknown>) =>
+      api.patchNamespacedCustomObject({ ...group, namespace, name, body: { spec } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+    delete: (namespace: string, name: string) => api.deleteNamespacedCustomObject({ ...group, namespace, name }),
+  };
+}
+
+export function condition(hr: HelmReleaseView | undefined, type: string) {
+  return hr?.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Waits until `hr` has condition `type` with `status` for its current generation. */
+export async function waitForCondition(namespace: string, name: string, type: string, status: string, timeoutMs = 120_000, reason?: string): Promise<HelmReleaseView> {
+  const api = helmReleases();
+  return waitFor(`${namespace}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, async () => {
+    const hr = await api.get(namespace, name);
+    const c = condition(hr, type);
+    const current = hr?.status?.observedGeneration === hr?.metadata.generation;
+    if (hr && current && c?.status === status && (reason === undefined || c.reason === reason)) return hr;
+    if (c) throw new Error(`now ${c.type}=${c.status} ${c.reason}: ${c.message}`);
+    return undefined;
+  }, timeoutMs, 500);
+}
+
+/** Events recorded for one object, oldest first. */
+export async function eventsFor(namespace: string, name: string): Promise<{ type: string; reason: string; message: string }[]> {
+  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+  return list.items
+    .sort((a, b) => String(a.firstTimestamp ?? '').localeCompare(String(b.firstTimestamp ?? '')))
+    .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' }));
+}
