@@ -2,6 +2,7 @@
 // against the local cluster and a real helm-runner, for end-to-end tests; and small helpers to
 // create HelmReleases and read what a user would read (conditions, events, metrics).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -10,18 +11,23 @@ import { clusterEnv, kubeConfig, kubectl, repoRoot, waitFor } from './cluster.js
 const execFileAsync = promisify(execFile);
 
 export const crdPath = resolve(repoRoot, 'deploy/crds/helmreleases.helm.project-planton.org.yaml');
-const mainJs = resolve(repoRoot, 'dist/src/main.js');
+// Each test process compiles into its own directory under the repository (so node_modules
+// resolves), so suites running at the same time never read a half-written file.
+const outDir = resolve(repoRoot, '.build', `test-${process.pid}`);
+const mainJs = resolve(outDir, 'src/main.js');
 
-let built = false;
-/** Compiles the TypeScript once per test process (tsc is fast; keeps dist/ equal to src/). */
-export async function buildController(): Promise<void> {
-  if (built) return;
-  await execFileAsync(process.execPath, [resolve(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', resolve(repoRoot, 'tsconfig.json')], {
-    cwd: repoRoot,
-    timeout: 300_000,
-  });
-  built = true;
+let built: Promise<void> | undefined;
+/** Compiles the TypeScript once per test process (tsc is fast, and the build equals src/). */
+export function buildController(): Promise<void> {
+  built ??= execFileAsync(
+    process.execPath,
+    [resolve(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', resolve(repoRoot, 'tsconfig.json'), '--outDir', outDir],
+    { cwd: repoRoot, timeout: 300_000 },
+  ).then(() => undefined);
+  return built;
 }
+
+process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
 
 /** Applies the generated CRD and waits until the API serves it. */
 export async function installCrd(): Promise<void> {
@@ -44,6 +50,10 @@ export interface RunningController {
 
 export interface ControllerOptions {
   readonly runnerSocket: string;
+  /** The only namespace this controller watches, so suites running at once never share work. */
+  readonly namespace: string;
+  /** Leave out --allow-insecure-http. */
+  readonly secureOnly?: boolean;
   readonly args?: readonly string[];
   /** Wait until /readyz answers 200 (a standby replica is ready too). Default true. */
   readonly waitReady?: boolean;
@@ -56,7 +66,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     '--kubeconfig', clusterEnv().KUBECONFIG,
     '--runner-address', `unix://${opts.runnerSocket}`,
     '--http-addr', '127.0.0.1:0',
-    '--allow-insecure-http',
+    '--watch-namespace', opts.namespace,
+    ...(opts.secureOnly ? [] : ['--allow-insecure-http']),
     '--leader-elect=false',
     '--log-level', 'debug',
     '--shutdown-grace', '5s',
