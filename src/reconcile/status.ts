@@ -137,7 +137,9 @@ export function nextStatus(input: StatusInput): HelmReleaseStatus {
   if (input.drifted !== undefined) {
     if (input.drifted > 0) {
       set({ type: ConditionType.Drifted, status: 'True', reason: Reason.DriftDetected, message: `${input.drifted} object(s) differ from the release manifest` });
-    } else {
+    } else if (findCondition(conditions, ConditionType.Drifted)?.status === 'True') {
+      // Only a change from drifted to clean is written: a clean check of a clean release leaves
+      // the status (and the object) untouched.
       set({ type: ConditionType.Drifted, status: 'False', reason: Reason.NoDrift, message: 'no drift' });
     }
   }
@@ -169,6 +171,7 @@ function driftStatus(prev: HelmReleaseStatus | undefined, input: StatusInput, no
   const base = prev?.drift;
   if (input.drifted === undefined && input.result?.action !== 'correct-drift') return base;
   const correctedNow = input.result?.action === 'correct-drift' && input.result.succeeded;
+  if (base === undefined && !correctedNow && (input.drifted ?? 0) === 0) return undefined;
   const objectsDrifted = correctedNow ? 0 : (input.drifted ?? base?.objectsDrifted ?? 0);
   const lastDetectedTime = (input.drifted ?? 0) > 0 ? nowIso : base?.lastDetectedTime;
   const lastCorrectedTime = correctedNow ? nowIso : base?.lastCorrectedTime;

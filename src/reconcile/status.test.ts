@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { HelmReleaseSpecSchema, type HelmReleaseStatus } from '../api/helm-release.js';
+import { type ReleaseState, ReleaseStatus } from '../runner/client.js';
+import type { ActionResult } from './actions/action.js';
+import { Reason } from './conditions.js';
+import { nextStatus, type StatusInput, summarize } from './status.js';
+
+const spec = HelmReleaseSpecSchema.parse({ repo: 'oci://charts.example.com/team', name: 'plain', version: '1.0.0' });
+const state: ReleaseState = {
+  exists: true,
+  revision: 1,
+  status: ReleaseStatus.DEPLOYED,
+  chartName: 'plain',
+  chartVersion: '1.0.0',
+  appVersion: '1.0.0',
+  valuesDigest: 'v1',
+  configDigest: 'c1',
+  pendingLockHeld: false,
+  operationInProgress: false,
+  description: '',
+  tests: undefined,
+  firstDeployedTime: undefined,
+  lastDeployedTime: undefined,
+};
+const desired = { chartVersion: '1.0.0', valuesDigest: 'v1', configDigest: 'c1' };
+const installed: ActionResult = { action: 'install', succeeded: true, reason: Reason.InstallSucceeded, message: 'installed plain@1.0.0', counter: 'install', attempted: true, state };
+
+function input(prev: HelmReleaseStatus | undefined, over: Partial<StatusInput>): StatusInput {
+  return {
+    prev,
+    generation: 1,
+    nowIso: '2026-11-25T10:00:00Z',
+    spec,
+    desired,
+    observed: { state, history: [] },
+    result: undefined,
+    drifted: undefined,
+    verdict: { kind: 'ready', reason: Reason.InSync, message: 'in sync' },
+    newAttempt: false,
+    releaseName: 'web',
+    releaseNamespace: 'apps',
+    ...over,
+  };
+}
+
+describe('nextStatus', () => {
+  const afterInstall = nextStatus(input(undefined, { result: installed, newAttempt: true, verdict: summarize([], undefined, installed, undefined, false) }));
+
+  it('records an install: Ready and Released true, the release, the attempt', () => {
+    expect(afterInstall.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'True', 'InstallSucceeded'],
+      ['Released', 'True', 'InstallSucceeded'],
+    ]);
+    expect(afterInstall.release).toMatchObject({ name: 'web', namespace: 'apps', revision: 1, chartVersion: '1.0.0', status: 'deployed' });
+    expect(afterInstall).toMatchObject({ lastAttemptedChartVersion: '1.0.0', lastAttemptedValuesDigest: 'v1', lastAttemptedGeneration: 1, failures: 0 });
+  });
+
+  it('is unchanged by a later in-sync reconcile with a clean drift check, even at another time', () => {
+    const prevReady = afterInstall.conditions ?? [];
+    const again = nextStatus(input(afterInstall, { nowIso: '2026-11-25T11:00:00Z', drifted: 0, verdict: summarize(prevReady, { kind: 'ready', message: 'in sync', drifted: 0 }, undefined, undefined, false) }));
+    expect(again).toEqual(afterInstall);
+  });
+
+  it('reports drift, then its correction, with times', () => {
+    const drifted = nextStatus(input(afterInstall, { drifted: 2, nowIso: '2026-11-25T11:00:00Z' }));
+    expect(drifted.conditions?.find((c) => c.type === 'Drifted')).toMatchObject({ status: 'True', reason: 'DriftDetected' });
+    expect(drifted.drift).toEqual({ objectsDrifted: 2, lastDetectedTime: '2026-11-25T11:00:00Z' });
+    const corrected: ActionResult = { action: 'correct-drift', succeeded: true, corrected: 2, reason: Reason.DriftCorrected, message: 're-applied 2' };
+    const after = nextStatus(input(drifted, { result: corrected, drifted: 2, nowIso: '2026-11-25T11:00:05Z' }));
+    expect(after.conditions?.find((c) => c.type === 'Drifted')).toMatchObject({ status: 'False', reason: 'DriftCorrected' });
+    expect(after.drift).toMatchObject({ objectsDrifted: 0, lastCorrectedTime: '2026-11-25T11:00:05Z' });
+  });
+
+  it('counts a failed upgrade against the attempt and keeps Ready false', () => {
+    const failed: ActionResult = { action: 'upgrade', succeeded: false, reason: Reason.UpgradeFailed, message: 'upgrade failed', counter: 'upgrade', attempted: true, remediated: true };
+    const s = nextStatus(input(afterInstall, { result: failed, generation: 2, newAttempt: true, verdict: summarize([], undefined, failed, undefined, false) }));
+    expect(s).toMatchObject({ failures: 1, upgradeFailures: 1, installFailures: 0, lastAttemptedGeneration: 2 });
+    expect(s.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'UpgradeFailed' });
+    expect(s.conditions?.find((c) => c.type === 'Remediated')).toMatchObject({ status: 'True', reason: 'RollbackSucceeded' });
+    expect(s.conditions?.find((c) => c.type === 'Reconciling')).toMatchObject({ status: 'True' });
+  });
+
+  it('keeps lastTransitionTime while the status does not change', () => {
+    const later = nextStatus(input(afterInstall, { nowIso: '2026-11-25T12:00:00Z', verdict: { kind: 'ready', reason: 'Other', message: 'x' } }));
+    expect(later.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime).toBe('2026-11-25T10:00:00Z');
+  });
+});
