@@ -104,6 +104,7 @@ describe('decideDeletion', () => {
     ['Orphan → keep', spec({ deletionPolicy: 'Orphan' }), true, 'release-finalizer'],
     ['suspended → keep', spec({ suspend: true }), true, 'release-finalizer'],
     ['nothing installed → just release', spec(), false, 'release-finalizer'],
+    ['invalid spec → left installed', undefined, true, 'release-finalizer'],
   ] as const)('%s', (_n, s, exists, want) => {
     expect(decideDeletion({ spec: s, releaseExists: exists }).kind).toBe(want);
   });

@@ -67,8 +67,9 @@ export interface DeletionInput {
 
 /** What to do for a HelmRelease being deleted (its finalizer still present). */
 export function decideDeletion(input: DeletionInput): Extract<Plan, { kind: 'uninstall' | 'release-finalizer' }> {
-  if (input.spec?.suspend) return { kind: 'release-finalizer', reason: 'the HelmRelease is suspended: the release is left installed' };
-  if (input.spec?.deletionPolicy === 'Orphan') return { kind: 'release-finalizer', reason: 'deletionPolicy is Orphan: the release is left installed' };
+  if (!input.spec) return { kind: 'release-finalizer', reason: 'the spec is invalid, so the release to uninstall is unknown: it is left installed' };
+  if (input.spec.suspend) return { kind: 'release-finalizer', reason: 'the HelmRelease is suspended: the release is left installed' };
+  if (input.spec.deletionPolicy === 'Orphan') return { kind: 'release-finalizer', reason: 'deletionPolicy is Orphan: the release is left installed' };
   if (!input.releaseExists) return { kind: 'release-finalizer', reason: 'nothing is installed' };
   return { kind: 'uninstall', reason: 'the HelmRelease was deleted' };
 }
