@@ -1,0 +1,134 @@
+// dependsOn and suspend end to end, on the local control plane with the real runner and
+// controller: a HelmRelease waits for its dependency to be Ready and is installed once it is,
+// without being touched; a suspended HelmRelease is looked at but not acted on (no upgrade, no
+// uninstall on delete), and is upgraded once unsuspended.
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterEnv, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import {
+  condition,
+  eventsFor,
+  helmReleases,
+  installCrd,
+  metricValue,
+  type RunningController,
+  startController,
+  waitForCondition,
+} from '../support/controller.js';
+import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+
+const kc = kubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+const hrs = helmReleases();
+
+let ns: string;
+let cleanup: () => Promise<void>;
+let runner: RunningRunner;
+let controller: RunningController;
+
+beforeAll(async () => {
+  await Promise.all([buildRunner(), installCrd()]);
+  ({ name: ns, cleanup } = await tempNamespace('hr-deps'));
+  runner = await startRunner();
+  controller = await startController({ runnerSocket: runner.socket, namespace: ns });
+});
+afterAll(async () => {
+  await controller?.stop();
+  await runner?.stop();
+  await cleanup?.();
+});
+
+const chart = (extra: Record<string, unknown> = {}) => ({ repo: clusterEnv().PLANTON_OCI_REPO, name: 'plain', version: '1.0.0', timeout: '60s', ...extra });
+const releaseSecrets = async (release: string) =>
+  (await core.listNamespacedSecret({ namespace: ns, labelSelector: `owner=helm,name=${release}` })).items;
+const deploymentExists = async (name: string) =>
+  apps.readNamespacedDeployment({ namespace: ns, name }).then(
+    () => true,
+    () => false,
+  );
+const reconciles = async () => metricValue(await controller.metrics(), 'controller_runtime_reconcile_total', { result: 'success' }) ?? 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('a HelmRelease that dependsOn another', () => {
+  it('waits while the dependency does not exist: Ready=False DependencyNotReady, nothing installed', async () => {
+    await hrs.create(ns, 'app', chart({ dependsOn: [{ name: 'db' }] }));
+    const hr = await waitForCondition(ns, 'app', 'Ready', 'False', 60_000, 'DependencyNotReady');
+    expect(condition(hr, 'Ready')?.message).toContain(`${ns}/db`);
+    expect(condition(hr, 'Stalled')).toBeUndefined();
+    expect(hr.status?.release).toBeUndefined();
+    expect(await releaseSecrets('app')).toHaveLength(0);
+    expect(await deploymentExists('app-plain')).toBe(false);
+  });
+
+  it('is installed once the dependency is Ready, without any change to it', async () => {
+    const generation = (await hrs.get(ns, 'app'))?.metadata.generation;
+    await hrs.create(ns, 'db', chart());
+    const db = await waitForCondition(ns, 'db', 'Ready', 'True');
+    expect(db.status?.release).toMatchObject({ revision: 1, status: 'deployed' });
+    const app = await waitFor('app to be installed and Ready', async () => {
+      const h = await hrs.get(ns, 'app');
+      return condition(h, 'Ready')?.status === 'True' ? h : undefined;
+    }, 120_000, 500);
+    expect(app.metadata.generation).toBe(generation);
+    expect(app.status?.release).toMatchObject({ revision: 1, status: 'deployed' });
+    expect(condition(app, 'Released')).toMatchObject({ status: 'True', reason: 'InstallSucceeded' });
+    expect(await deploymentExists('app-plain')).toBe(true);
+    expect((await eventsFor(ns, 'app')).map((e) => e.reason)).toEqual(expect.arrayContaining(['DependencyNotReady', 'InstallSucceeded']));
+  });
+});
+
+describe('a suspended HelmRelease', () => {
+  it('is not upgraded when its version changes, though the controller looks at it', async () => {
+    await hrs.create(ns, 'paused', chart());
+    await waitForCondition(ns, 'paused', 'Ready', 'True');
+    await hrs.patchSpec(ns, 'paused', { suspend: true });
+    await waitFor('the suspension to be seen (status metric -3)', async () => {
+      const v = metricValue(await controller.metrics(), 'planton_helm_release_reconciliation_status', { namespace: ns, name: 'paused' });
+      return v === -3 ? true : undefined;
+    }, 60_000, 500);
+
+    const before = await reconciles();
+    await hrs.patchSpec(ns, 'paused', { version: '1.1.0' });
+    // The generation change is reconciled: the controller looked and did nothing.
+    await waitFor('the version change to be reconciled', async () => ((await reconciles()) > before ? true : undefined), 60_000, 250);
+    for (let i = 0; i < 5; i++) {
+      await sleep(2_000);
+      const hr = await hrs.get(ns, 'paused');
+      expect(hr?.status?.release).toMatchObject({ revision: 1, chartVersion: '1.0.0' });
+      expect(await releaseSecrets('paused')).toHaveLength(1);
+    }
+    const cm = await core.readNamespacedConfigMap({ namespace: ns, name: 'paused-plain' });
+    expect(cm.data?.['version']).toBeUndefined();
+    expect(metricValue(await controller.metrics(), 'planton_helm_release_reconciliation_status', { namespace: ns, name: 'paused' })).toBe(-3);
+    expect(metricValue(await controller.metrics(), 'planton_helm_release_actions_total', { action: 'upgrade' })).toBeUndefined();
+  });
+
+  it('is upgraded once unsuspended', async () => {
+    await hrs.patchSpec(ns, 'paused', { suspend: false });
+    const hr = await waitFor('revision 2', async () => {
+      const h = await waitForCondition(ns, 'paused', 'Ready', 'True');
+      return h.status?.release?.revision === 2 ? h : undefined;
+    });
+    expect(hr.status?.release).toMatchObject({ chartVersion: '1.1.0', status: 'deployed' });
+    expect(condition(hr, 'Released')).toMatchObject({ status: 'True', reason: 'UpgradeSucceeded' });
+    const cm = await core.readNamespacedConfigMap({ namespace: ns, name: 'paused-plain' });
+    expect(cm.data?.['version']).toBe('1.1.0');
+  });
+
+  it('is deleted without uninstalling the release: the finalizer is released, the release stays', async () => {
+    await hrs.patchSpec(ns, 'paused', { suspend: true });
+    await waitFor('the suspension to be seen (status metric -3)', async () => {
+      const v = metricValue(await controller.metrics(), 'planton_helm_release_reconciliation_status', { namespace: ns, name: 'paused' });
+      return v === -3 ? true : undefined;
+    }, 60_000, 500);
+    await hrs.delete(ns, 'paused');
+    await waitFor('the HelmRelease to be gone', async () => ((await hrs.get(ns, 'paused')) === undefined ? true : undefined), 60_000, 500);
+    expect(await deploymentExists('paused-plain')).toBe(true);
+    const secrets = await releaseSecrets('paused');
+    expect(secrets.length).toBeGreaterThan(0);
+    expect(secrets.some((s) => s.metadata?.labels?.['status'] === 'deployed')).toBe(true);
+    const orphaned = (await eventsFor(ns, 'paused')).find((e) => e.reason === 'Orphaned');
+    expect(orphaned?.message).toContain('suspended');
+  });
+});

@@ -1,0 +1,181 @@
+// valuesFrom end to end, on the local control plane with the real runner and controller: values
+// read from Secrets and ConfigMaps reach Helm (merged in order, `values` on top, targetPath as a
+// string), a change to a referenced Secret upgrades the release without touching the
+// HelmRelease, and a value from a Secret never shows in the object, events, logs or metrics. A
+// missing source waits (not Stalled) until it appears; content that is not a mapping stalls.
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterEnv, helm, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import {
+  condition,
+  eventsFor,
+  helmReleases,
+  installCrd,
+  type RunningController,
+  startController,
+  waitForCondition,
+} from '../support/controller.js';
+import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+
+const kc = kubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const customObjects = kc.makeApiClient(k8s.CustomObjectsApi);
+const hrs = helmReleases();
+
+let ns: string;
+let cleanup: () => Promise<void>;
+let runner: RunningRunner;
+let controller: RunningController;
+
+beforeAll(async () => {
+  await Promise.all([buildRunner(), installCrd()]);
+  ({ name: ns, cleanup } = await tempNamespace('hr-values'));
+  runner = await startRunner();
+  controller = await startController({ runnerSocket: runner.socket, namespace: ns });
+});
+afterAll(async () => {
+  await controller?.stop();
+  await runner?.stop();
+  await cleanup?.();
+});
+
+const canaryOf = () => `canary-${Math.random().toString(36).slice(2, 10)}${Math.random().toString(36).slice(2, 10)}`;
+const chart = (extra: Record<string, unknown> = {}) => ({ repo: clusterEnv().PLANTON_OCI_REPO, name: 'plain', version: '1.0.0', timeout: '60s', ...extra });
+
+const putSecret = async (name: string, data: Record<string, string>) => {
+  const body = { metadata: { name }, stringData: data };
+  const exists = await core.readNamespacedSecret({ namespace: ns, name }).then(() => true, () => false);
+  if (exists) await core.replaceNamespacedSecret({ namespace: ns, name, body });
+  else await core.createNamespacedSecret({ namespace: ns, body });
+};
+const putConfigMap = (name: string, data: Record<string, string>) => core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data } });
+const configMapData = async (name: string) => (await core.readNamespacedConfigMap({ namespace: ns, name })).data;
+const releaseSecrets = async (release: string) =>
+  (await core.listNamespacedSecret({ namespace: ns, labelSelector: `owner=helm,name=${release}` })).items;
+/** The HelmRelease exactly as stored, status included, as JSON text. */
+const rawHelmRelease = async (name: string) =>
+  JSON.stringify(await customObjects.getNamespacedCustomObject({ group: 'helm.project-planton.org', version: 'v1', plural: 'helmreleases', namespace: ns, name }));
+/** Every event of the namespace, every field, as JSON text. */
+const rawEvents = async () => JSON.stringify((await core.listNamespacedEvent({ namespace: ns })).items);
+
+describe('values from a Secret', () => {
+  const canary1 = canaryOf();
+  const canary2 = canaryOf();
+
+  it('reach Helm: the chart renders the value read from the Secret', async () => {
+    await putSecret('app-values', { 'values.yaml': `message: ${canary1}\n` });
+    await hrs.create(ns, 'plain', chart({ valuesFrom: [{ kind: 'Secret', name: 'app-values' }] }));
+    const hr = await waitForCondition(ns, 'plain', 'Ready', 'True');
+    expect(hr.status?.release).toMatchObject({ revision: 1, status: 'deployed' });
+    expect((await configMapData('plain-plain'))?.['message']).toBe(canary1);
+  });
+
+  it('upgrade the release when the Secret changes, without any change to the HelmRelease', async () => {
+    const generation = (await hrs.get(ns, 'plain'))?.metadata.generation;
+    await putSecret('app-values', { 'values.yaml': `message: ${canary2}\n` });
+    const hr = await waitFor('revision 2 with the new Secret content', async () => {
+      const h = await hrs.get(ns, 'plain');
+      const cm = await configMapData('plain-plain');
+      return h?.status?.release?.revision === 2 && cm?.['message'] === canary2 ? h : undefined;
+    }, 60_000, 500);
+    expect(hr.metadata.generation).toBe(generation);
+    const ready = await waitForCondition(ns, 'plain', 'Ready', 'True');
+    expect(condition(ready, 'Released')).toMatchObject({ status: 'True', reason: 'UpgradeSucceeded' });
+    expect(ready.status?.history?.map((h) => [h.revision, h.status])).toEqual([
+      [2, 'deployed'],
+      [1, 'superseded'],
+    ]);
+  });
+
+  it('never show: not in the HelmRelease, its events, the logs of controller and runner, or the metrics', async () => {
+    const places = {
+      helmRelease: await rawHelmRelease('plain'),
+      events: await rawEvents(),
+      controllerLogs: controller.logs(),
+      runnerLogs: runner.logs(),
+      metrics: await controller.metrics(),
+    };
+    // The places are not empty: the release and what happened to it are there.
+    expect(places.helmRelease).toContain('UpgradeSucceeded');
+    expect(places.events).toContain('UpgradeSucceeded');
+    expect(places.controllerLogs).toContain('action finished');
+    expect(places.runnerLogs.length).toBeGreaterThan(0);
+    expect(places.metrics).toContain('planton_helm_release_reconciliation_status');
+    for (const [where, text] of Object.entries(places)) {
+      expect({ where, leaks: text.includes(canary1) }).toEqual({ where, leaks: false });
+      expect({ where, leaks: text.includes(canary2) }).toEqual({ where, leaks: false });
+    }
+  });
+});
+
+describe('values from ConfigMaps', () => {
+  it('merge in list order, targetPath sets a string, and values go on top', async () => {
+    await putConfigMap('defaults', { 'values.yaml': 'message: from-defaults\nreplicaCount: 2\nlabels:\n  tier: base\n  team: a\n' });
+    await putConfigMap('greeting', { text: '12345' });
+    await hrs.create(ns, 'merged', chart({
+      valuesFrom: [
+        { kind: 'ConfigMap', name: 'defaults' },
+        { kind: 'ConfigMap', name: 'greeting', key: 'text', targetPath: 'message' },
+      ],
+      values: { replicaCount: 3, labels: { team: 'b' } },
+    }));
+    await waitForCondition(ns, 'merged', 'Ready', 'True');
+    const cm = await core.readNamespacedConfigMap({ namespace: ns, name: 'merged-plain' });
+    expect(cm.data).toMatchObject({ message: '12345', replicaCount: '3' });
+    expect(cm.metadata?.labels).toMatchObject({ tier: 'base', team: 'b' });
+    // What Helm stored as the user-supplied values: targetPath gave a string, not the number 12345.
+    const { stdout } = await helm(['get', 'values', 'merged', '--namespace', ns, '--output', 'json']);
+    expect(JSON.parse(stdout)).toEqual({ message: '12345', replicaCount: 3, labels: { tier: 'base', team: 'b' } });
+  });
+});
+
+describe('a missing values source', () => {
+  it('makes the HelmRelease wait (Ready=False ValuesSourceNotFound, not Stalled), installing nothing', async () => {
+    await hrs.create(ns, 'needs', chart({ valuesFrom: [{ kind: 'Secret', name: 'late-values' }] }));
+    const hr = await waitForCondition(ns, 'needs', 'Ready', 'False', 60_000, 'ValuesSourceNotFound');
+    expect(condition(hr, 'Ready')?.message).toContain('late-values');
+    expect(condition(hr, 'Stalled')).toBeUndefined();
+    expect(await releaseSecrets('needs')).toHaveLength(0);
+    expect((await eventsFor(ns, 'needs')).map((e) => e.reason)).toContain('ValuesSourceNotFound');
+  });
+
+  it('is installed once the Secret is created, without any change to the HelmRelease', async () => {
+    const generation = (await hrs.get(ns, 'needs'))?.metadata.generation;
+    await putSecret('late-values', { 'values.yaml': 'message: arrived\n' });
+    const hr = await waitFor('needs to be installed and Ready', async () => {
+      const h = await hrs.get(ns, 'needs');
+      return condition(h, 'Ready')?.status === 'True' ? h : undefined;
+    }, 120_000, 500);
+    expect(hr.metadata.generation).toBe(generation);
+    expect(hr.status?.release).toMatchObject({ revision: 1, status: 'deployed' });
+    expect(condition(hr, 'Released')).toMatchObject({ status: 'True', reason: 'InstallSucceeded' });
+    expect((await configMapData('needs-plain'))?.['message']).toBe('arrived');
+  });
+
+  it('is skipped when optional: the release installs with the rest of the values', async () => {
+    await hrs.create(ns, 'opt', chart({
+      valuesFrom: [{ kind: 'Secret', name: 'never-created', optional: true }],
+      values: { message: 'the-rest' },
+    }));
+    const hr = await waitForCondition(ns, 'opt', 'Ready', 'True');
+    expect(hr.status?.release).toMatchObject({ revision: 1, status: 'deployed' });
+    expect((await configMapData('opt-plain'))?.['message']).toBe('the-rest');
+  });
+});
+
+describe('a values source that is not a YAML mapping', () => {
+  it('stalls with InvalidValues, naming the Secret and key but not the content', async () => {
+    const canary = canaryOf();
+    await putSecret('list-values', { 'values.yaml': `- ${canary}\n` });
+    await hrs.create(ns, 'bad', chart({ valuesFrom: [{ kind: 'Secret', name: 'list-values' }] }));
+    const hr = await waitForCondition(ns, 'bad', 'Stalled', 'True', 60_000, 'InvalidValues');
+    expect(condition(hr, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidValues' });
+    const message = condition(hr, 'Stalled')?.message ?? '';
+    expect(message).toContain('list-values');
+    expect(message).toContain('values.yaml');
+    expect(await releaseSecrets('bad')).toHaveLength(0);
+    for (const text of [await rawHelmRelease('bad'), await rawEvents(), controller.logs(), runner.logs()]) {
+      expect(text.includes(canary)).toBe(false);
+    }
+  });
+});
