@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 NPM_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps generate check-generated breaking build build-runner cluster-build cluster-up \
-        cluster-down cluster-status test test-unit test-integration bench-runner demo
+        cluster-down cluster-status test test-unit test-integration bench bench-runner demo up down run
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,20 @@ bench-runner: deps ## helm-runner benchmark on a running cluster (make cluster-u
 	npx vitest run --project bench test/bench/runner.bench.test.ts
 	GOMEMLIMIT=128MiB BENCH_LATENCY=off npx vitest run --project bench test/bench/runner.bench.test.ts
 
-demo: ## Runs the product end to end (arrives with the reconciler, issue 4).
-	@echo "make demo arrives with the reconciler (issue 4). Today: make cluster-up, then see README.md." >&2
-	@exit 2
+bench: deps build-runner ## Reconciler benchmark on a running cluster (make cluster-up first): 100 and 1000 HelmReleases, steady state.
+	npx vitest run --project bench test/bench/reconciler.bench.test.ts
+
+demo: deps build-runner ## Run the product end to end: make up, wait for Ctrl-C, then make down.
+	@npm run --silent build
+	@deploy/local/demo.sh
+
+up: deps build-runner ## Build; start the local cluster, helm-runner, reconciler and two example HelmReleases in the background.
+	@npm run --silent build
+	@deploy/local/up.sh
+
+down: ## Stop what make up/demo started (reconciler, runner, local cluster). KEEP_CLUSTER=1 keeps the cluster.
+	@deploy/local/down.sh
+
+run: deps build-runner ## Build; run helm-runner and the reconciler in the foreground against the KUBECONFIG cluster (Ctrl-C stops).
+	@npm run --silent build
+	@deploy/local/run.sh

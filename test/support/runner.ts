@@ -61,12 +61,18 @@ export interface RunningRunner {
 export interface StartOptions {
   readonly cacheDir?: string;
   readonly extraArgs?: readonly string[];
+  /**
+   * Serve on this socket path instead of one in the runner's temporary directory, so that a
+   * runner started after another one stopped answers at the same address (the runner replaces a
+   * stale socket file). The caller owns the path's directory.
+   */
+  readonly socket?: string;
 }
 
 /** Starts a runner and waits until its socket answers. Call stop() or kill() when done. */
 export async function startRunner(options: StartOptions = {}): Promise<RunningRunner> {
   const dir = mkdtempSync(join(tmpdir(), 'helm-runner-'));
-  const socket = join(dir, 'runner.sock');
+  const socket = options.socket ?? join(dir, 'runner.sock');
   const args = [
     '--socket', socket,
     '--kubeconfig', clusterEnv().KUBECONFIG,
