@@ -57,6 +57,7 @@ async function run(config: Config, log: Logger, stop: AbortSignal): Promise<void
   try {
     let lost: AbortSignal | undefined;
     if (elector) {
+      metrics.leader.set({ name: config.leaderElectionId }, 0);
       log.info('waiting for the leader lease', { lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}`, identity: config.identity });
       lost = await elector.acquire(stop);
       leading = true;
