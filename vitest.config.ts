@@ -17,6 +17,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
           exclude: ['test/bench/**'],
           environment: 'node',
           testTimeout: 240_000,
@@ -30,6 +31,7 @@ export default defineConfig({
         test: {
           name: 'bench',
           include: ['test/bench/**/*.bench.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
           environment: 'node',
           testTimeout: 3_600_000,
           fileParallelism: false,

@@ -11,14 +11,18 @@ import { clusterEnv, kubeConfig, kubectl, repoRoot, waitFor } from './cluster.js
 const execFileAsync = promisify(execFile);
 
 export const crdPath = resolve(repoRoot, 'deploy/crds/helmreleases.helm.project-planton.org.yaml');
-// Each test process compiles into its own directory under the repository (so node_modules
-// resolves), so suites running at the same time never read a half-written file.
-const outDir = resolve(repoRoot, '.build', `test-${process.pid}`);
+// The integration project's globalSetup (test/support/global-setup.ts) compiles the reconciler
+// once per run and names the directory in PLANTON_CONTROLLER_BUILD. A test file run on its own
+// outside that setup compiles into a directory of its own, so that suites running at the same
+// time never read a half-written file.
+const prebuilt = process.env['PLANTON_CONTROLLER_BUILD'];
+const outDir = prebuilt ?? resolve(repoRoot, '.build', `test-${process.pid}`);
 const mainJs = resolve(outDir, 'src/main.js');
 
 let built: Promise<void> | undefined;
-/** Compiles the TypeScript once per test process (tsc is fast, and the build equals src/). */
+/** Compiles the TypeScript once per test process, unless the run's globalSetup did. */
 export function buildController(): Promise<void> {
+  if (prebuilt) return Promise.resolve();
   built ??= execFileAsync(
     process.execPath,
     [resolve(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', resolve(repoRoot, 'tsconfig.json'), '--outDir', outDir],
@@ -27,7 +31,7 @@ export function buildController(): Promise<void> {
   return built;
 }
 
-process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
+if (!prebuilt) process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
 
 /** Applies the generated CRD and waits until the API serves it. */
 export async function installCrd(): Promise<void> {
