@@ -77,6 +77,14 @@ describe('decide', () => {
     expect(plan).toMatchObject({ kind: 'rollback', toRevision: 3 });
   });
 
+  it('does not roll back to a revision that failed and was later marked superseded', () => {
+    const s = spec();
+    const failedThenSuperseded = { ...rev(3, ReleaseStatus.SUPERSEDED), description: 'Upgrade "web" failed: context deadline exceeded' };
+    const history = [rev(4, ReleaseStatus.FAILED), failedThenSuperseded, rev(2, ReleaseStatus.SUPERSEDED)];
+    const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ status: ReleaseStatus.FAILED, revision: 4 })), history, attempts: same(0, 1) });
+    expect(plan).toMatchObject({ kind: 'rollback', toRevision: 2, counter: 'upgrade' });
+  });
+
   it('says why it stalls, with the counts', () => {
     const s = spec({ remediation: { retries: 1 } });
     const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ chartVersion: '1.0.0' })), history: [], attempts: same(0, 2) });

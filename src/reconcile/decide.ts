@@ -11,8 +11,9 @@ export type Plan =
   | { readonly kind: 'upgrade'; readonly reason: string }
   | { readonly kind: 'test'; readonly reason: string }
   | { readonly kind: 'unlock'; readonly reason: string; readonly revision: number }
-  | { readonly kind: 'rollback'; readonly reason: string; readonly toRevision: number }
-  | { readonly kind: 'uninstall-remediation'; readonly reason: string }
+  /** `counter`: the failure counter a failed remediation adds to, so remediation loops end. */
+  | { readonly kind: 'rollback'; readonly reason: string; readonly toRevision: number; readonly counter: 'install' | 'upgrade' }
+  | { readonly kind: 'uninstall-remediation'; readonly reason: string; readonly counter?: 'install' | 'upgrade' }
   | { readonly kind: 'correct-drift'; readonly reason: string }
   /** Deletion of the HelmRelease: uninstall the release, then drop the finalizer. */
   | { readonly kind: 'uninstall'; readonly reason: string }
@@ -137,12 +138,15 @@ function decideFailed(input: DecideInput, revision: number, reason: string): Pla
   }
   const failures = previous === undefined ? attempts.install : attempts.upgrade;
   if (failures > spec.remediation.retries) {
-    return exhausted(previous === undefined ? 'install' : 'upgrade', failures, spec.remediation.retries);
+    // The state's reason first ("the tests of revision 1 failed", "revision 4 is failed"): the
+    // count alone would say "install failed" of an install whose tests failed.
+    return exhausted(previous === undefined ? 'install' : 'upgrade', failures, spec.remediation.retries, reason);
   }
+  const counter = previous === undefined ? 'install' : 'upgrade';
   if (spec.remediation.strategy === 'uninstall' || previous === undefined) {
-    return { kind: 'uninstall-remediation', reason };
+    return { kind: 'uninstall-remediation', reason, counter };
   }
-  return { kind: 'rollback', toRevision: previous, reason };
+  return { kind: 'rollback', toRevision: previous, reason, counter };
 }
 
 function decideInSync(spec: HelmReleaseSpec, drifted: number, reason: string): Plan {
@@ -152,12 +156,9 @@ function decideInSync(spec: HelmReleaseSpec, drifted: number, reason: string): P
   return { kind: 'ready', message: reason, drifted: spec.driftDetection.mode === 'warn' ? drifted : 0 };
 }
 
-function exhausted(what: 'install' | 'upgrade', failures: number, retries: number): Plan {
-  return {
-    kind: 'stall',
-    reason: Reason.RetriesExhausted,
-    message: `${what} failed ${failures} time(s) and remediation.retries is ${retries}: not retrying until the spec or its values change`,
-  };
+function exhausted(what: 'install' | 'upgrade', failures: number, retries: number, cause?: string): Plan {
+  const count = `${what} failed ${failures} time(s) and remediation.retries is ${retries}: not retrying until the spec or its values change`;
+  return { kind: 'stall', reason: Reason.RetriesExhausted, message: cause ? `${cause}; ${count}` : count };
 }
 
 /** Whether to ask the runner for drift before deciding. */

@@ -230,8 +230,9 @@ export class Reconciler {
       case 'unlock':
         return unlock(ctx, plan.revision);
       case 'rollback':
-        return rollback(ctx, plan.toRevision);
+        return rollback(ctx, plan.toRevision).then((r) => ({ ...r, counter: plan.counter }));
       case 'uninstall-remediation':
+        return uninstall(ctx).then((r) => (plan.counter ? { ...r, counter: plan.counter } : r));
       case 'uninstall':
         return uninstall(ctx);
       case 'correct-drift':
@@ -282,7 +283,9 @@ export class Reconciler {
     }
     if (f.result) {
       if (!f.result.succeeded) return { backoff: true };
-      return verdict.kind === 'ready' ? { requeueAfterMs: interval } : { requeueAfterMs: 0 };
+      // Another action follows (test after install, install after an uninstall remediation...):
+      // run again at once. Not 0: the work queue treats requeueAfterMs 0 as "done".
+      return verdict.kind === 'ready' ? { requeueAfterMs: interval } : { requeueAfterMs: 1 };
     }
     if (f.plan?.kind === 'wait') return { requeueAfterMs: f.plan.requeueAfterMs };
     return { requeueAfterMs: interval };
@@ -306,7 +309,10 @@ export class Reconciler {
       this.#d.api.event(obj, type, reason, message, action).catch((err: unknown) => {
         log.warn('event not recorded', { reason, error: err });
       });
-    if (f.result) await emit(f.result.succeeded ? 'Normal' : 'Warning', f.result.reason, f.result.message, f.result.action);
+    if (f.result) {
+      const warn = !f.result.succeeded || f.result.testResult === 'Failed';
+      await emit(warn ? 'Warning' : 'Normal', f.result.reason, f.result.message, f.result.action);
+    }
     const wasDrifted = findCondition(prev?.conditions, ConditionType.Drifted)?.status === 'True';
     if ((f.drifted ?? 0) > 0 && (!wasDrifted || f.spec.driftDetection.mode === 'enabled')) {
       await emit('Warning', Reason.DriftDetected, `${f.drifted} object(s) differ from the release manifest`, 'DetectDrift');

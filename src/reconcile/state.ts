@@ -91,10 +91,16 @@ export function determineReleaseState(
   return { kind: 'InSync', reason: `revision ${release.revision} is deployed at chart version ${release.chartVersion}` };
 }
 
-/** The newest revision before `revision` that was successfully deployed: the rollback target. */
+/**
+ * The newest revision before `revision` that was successfully deployed: the rollback target.
+ * Helm marks the revision a rollback replaces `superseded` even when it had failed, so a
+ * superseded revision whose description records a failure ("Upgrade \"x\" failed: ...") is
+ * not a target.
+ */
 export function previousDeployed(history: readonly ReleaseRevision[], revision: number): number | undefined {
   const ok = history
     .filter((h) => h.revision < revision && (h.status === ReleaseStatus.SUPERSEDED || h.status === ReleaseStatus.DEPLOYED))
+    .filter((h) => !/\bfail/i.test(h.description))
     .map((h) => h.revision);
   return ok.length > 0 ? Math.max(...ok) : undefined;
 }

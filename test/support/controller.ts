@@ -171,11 +171,16 @@ export async function waitForCondition(namespace: string, name: string, type: st
   }, timeoutMs, 500);
 }
 
+function eventTime(e: k8s.CoreV1Event): number {
+  const t = e.eventTime ?? e.firstTimestamp;
+  return t ? new Date(t as unknown as string | Date).getTime() : 0;
+}
+
 /** Events recorded for one object, oldest first. */
 export async function eventsFor(namespace: string, name: string): Promise<{ type: string; reason: string; message: string }[]> {
   const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
   const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
   return list.items
-    .sort((a, b) => String(a.firstTimestamp ?? '').localeCompare(String(b.firstTimestamp ?? '')))
+    .sort((a, b) => eventTime(a) - eventTime(b))
     .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' }));
 }

@@ -6,7 +6,9 @@ import { ignoreRules } from './detect-drift.js';
 
 export async function correctDrift(ctx: ActionContext): Promise<ActionResult> {
   const res = await ctx.runner.correctDrift(
-    { release: ctx.release, ignore: ignoreRules(ctx.spec), timeout: timeoutOf(ctx.spec) },
+    // forceConflicts: a field changed with kubectl belongs to kubectl's field manager; without
+    // force the re-apply fails with a conflict on exactly the fields that drifted.
+    { release: ctx.release, ignore: ignoreRules(ctx.spec), timeout: timeoutOf(ctx.spec), forceConflicts: true },
     { deadlineMs: deadlineFor(ctx.spec, false), signal: ctx.signal },
   );
   const corrected = res.objects.filter((o) => o.corrected);
@@ -20,6 +22,7 @@ export async function correctDrift(ctx: ActionContext): Promise<ActionResult> {
     succeeded: false,
     corrected: corrected.length,
     reason: Reason.DriftCorrectionFailed,
-    message: `drift correction failed: ${res.outcome?.message ?? ''} ${failed.join('; ')}`.trim(),
+    // The outcome's message is the first object's error, already in `failed`: not repeated.
+    message: `drift correction failed: ${failed.length > 0 ? failed.join('; ') : (res.outcome?.message ?? '')}`.trim(),
   };
 }

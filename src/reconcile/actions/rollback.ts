@@ -6,7 +6,7 @@ import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from '.
 export async function rollback(ctx: ActionContext, toRevision: number): Promise<ActionResult> {
   const { spec } = ctx;
   const res = await ctx.runner.rollback(
-    { release: ctx.release, revision: toRevision, wait: spec.wait, timeout: timeoutOf(spec), maxHistory: spec.maxHistory, cleanupOnFail: true },
+    { release: ctx.release, revision: toRevision, wait: spec.wait, timeout: timeoutOf(spec), maxHistory: spec.maxHistory, cleanupOnFail: true, forceConflicts: true },
     { deadlineMs: deadlineFor(spec, false), signal: ctx.signal },
   );
   const state = res.state ? { state: res.state } : {};

@@ -16,6 +16,9 @@ export async function upgrade(ctx: ActionContext): Promise<ActionResult> {
       maxHistory: spec.maxHistory,
       configDigest: ctx.configDigest,
       cleanupOnFail: true,
+      // The HelmRelease is the source of truth: fields someone changed with kubectl (owned by
+      // kubectl's field manager) are taken back, as Helm 3's three-way merge did.
+      forceConflicts: true,
     },
     { deadlineMs: deadlineFor(spec, spec.atomic), signal: ctx.signal },
   );
