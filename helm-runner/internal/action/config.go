@@ -52,6 +52,8 @@ type Config struct {
 	namespace string
 	// clients supplies cached cluster capabilities; nil when built by NewConfigFrom.
 	clients *kube.Clients
+	// kube is Helm's kube client with the runner's waiter; nil when built by NewConfigFrom.
+	kube *kube.HelmClient
 }
 
 // NewConfig returns a Config for releases in namespace, calling Kubernetes through clients
@@ -71,13 +73,18 @@ func NewConfig(clients *kube.Clients, namespace string, logger *slog.Logger) (*C
 	if err := cfg.Init(clients, namespace, "secret"); err != nil {
 		return nil, failure.Wrap(failure.Internal, err, "initialise Helm")
 	}
+	kc, ok := cfg.KubeClient.(*helmkube.Client)
+	if !ok {
+		return nil, failure.New(failure.Internal, "initialise Helm: kube client of type %T", cfg.KubeClient)
+	}
 	// Helm's kube client takes its default namespace from the kubeconfig loader; the clients
 	// serve every namespace, so set the release namespace here.
-	if kc, ok := cfg.KubeClient.(*helmkube.Client); ok {
-		kc.Namespace = namespace
-	}
+	kc.Namespace = namespace
+	// Helm's waits use the runner's waiter (see kube.HelmClient).
+	hc := clients.HelmClient(kc)
+	cfg.KubeClient = hc
 	c := NewConfigFrom(cfg, namespace)
-	c.clients = clients
+	c.clients, c.kube = clients, hc
 	return c, nil
 }
 

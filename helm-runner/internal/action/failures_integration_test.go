@@ -56,6 +56,9 @@ func TestIntegrationWaitTimesOut(t *testing.T) {
 		if err != nil || res.Err == nil || res.Err.Reason != failure.Timeout || res.Remediated {
 			t.Fatalf("install: err %v, outcome %v", err, res.Err)
 		}
+		if want := "resource Deployment/" + ns + "/nr-never-ready not ready. status: InProgress"; !strings.Contains(res.Err.Error(), want) {
+			t.Fatalf("outcome %q does not name the deployment that is not ready (%q)", res.Err, want)
+		}
 		want := []write{{storage.Create, 1, common.StatusPendingInstall}, {storage.Update, 1, common.StatusFailed}}
 		if got := writesOf(res.Writes); !reflect.DeepEqual(got, want) {
 			t.Fatalf("writes = %+v, want %+v", got, want)
@@ -159,12 +162,12 @@ func TestIntegrationSharedDiscovery(t *testing.T) {
 	ns := c.namespace(t)
 	must(t, "install with CRDs")(Install(ctx, c.config(t, c.admin, ns), InstallRequest{Name: "crd", Chart: loadChart(t, "with-crds", "1.0.0"), Timeout: time.Minute}))
 	must(t, "first install")(Install(ctx, c.config(t, c.admin, ns), InstallRequest{Name: "warm", Chart: loadChart(t, "plain", "1.0.0"), Timeout: time.Minute}))
-	// Operations without waits read no discovery at all once the cache is warm. (A wait still
-	// builds Helm's own lazy REST mapper, which reads the discovery of the groups it watches.)
+	// Later operations read no discovery at all once the cache is warm, waited ones included:
+	// the runner's waiter maps kinds with the shared mapper.
 	before := c.discoveryReads()
-	for _, name := range []string{"second", "third"} {
-		must(t, name+" install")(Install(ctx, c.config(t, c.admin, ns), InstallRequest{Name: name, Chart: loadChart(t, "plain", "1.0.0"), Timeout: time.Minute}))
-		must(t, name+" upgrade")(Upgrade(ctx, c.config(t, c.admin, ns), UpgradeRequest{Name: name, Chart: loadChart(t, "plain", "1.1.0"), Timeout: time.Minute}))
+	for name, wait := range map[string]bool{"second": false, "third": true} {
+		must(t, name+" install")(Install(ctx, c.config(t, c.admin, ns), InstallRequest{Name: name, Chart: loadChart(t, "plain", "1.0.0"), Wait: wait, Timeout: time.Minute}))
+		must(t, name+" upgrade")(Upgrade(ctx, c.config(t, c.admin, ns), UpgradeRequest{Name: name, Chart: loadChart(t, "plain", "1.1.0"), Wait: wait, Timeout: time.Minute}))
 	}
 	if n := c.discoveryReads() - before; n != 0 {
 		t.Fatalf("later operations read discovery or OpenAPI %d times; want 0", n)

@@ -79,7 +79,7 @@ func Install(ctx context.Context, cfg *Config, req InstallRequest) (Result, erro
 	in.ReleaseName, in.Namespace = req.Name, cfg.namespace
 	// Replace reuses the name of a release uninstalled with its history kept.
 	in.Replace = latest != nil
-	in.WaitStrategy, in.WaitOptions, in.Timeout = waitStrategy(req.Wait), waitOptions(ctx), timeout
+	in.WaitStrategy, in.WaitOptions, in.Timeout = waitStrategy(req.Wait), cfg.waitOptions(ctx), timeout
 	in.RollbackOnFailure = req.Atomic
 	in.CreateNamespace = req.CreateNamespace
 	in.DisableHooks = req.DisableHooks

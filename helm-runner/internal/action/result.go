@@ -67,8 +67,9 @@ func begin(ctx context.Context, timeout time.Duration) (time.Duration, error) {
 	return timeout, nil
 }
 
-// waitStrategy is Helm's kstatus watcher when waiting for resources, else waiting for hooks
-// only. Helm fails when no strategy is set.
+// waitStrategy is Helm's kstatus watcher strategy when waiting for resources, else waiting for
+// hooks only. Helm fails when no strategy is set. Both get the runner's waiter (kube.HelmClient:
+// kstatus readiness of the release's own objects, read by name), not Helm's watcher.
 func waitStrategy(wait bool) helmkube.WaitStrategy {
 	if wait {
 		return helmkube.StatusWatcherStrategy
@@ -76,14 +77,18 @@ func waitStrategy(wait bool) helmkube.WaitStrategy {
 	return helmkube.HookOnlyStrategy
 }
 
-// waitOptions make every Helm wait (hooks, resources, deletions) end when ctx ends.
+// waitOptions make every wait of the operation (hooks, resources, deletions) end when ctx ends:
+// the runner's waiter through the kube client, Helm's own waiters through the options.
 //
 // ctx is passed this way and not to Helm's RunWithContext: on cancellation RunWithContext
 // returns at once but leaves the operation running in a goroutine that goes on writing release
 // storage (and, for upgrades, fails the release a second time and may roll it back twice).
 // Cancelling the waits instead makes Helm fail the operation in the calling goroutine, so every
 // write is over, and observed, when the function returns.
-func waitOptions(ctx context.Context) []helmkube.WaitOption {
+func (c *Config) waitOptions(ctx context.Context) []helmkube.WaitOption {
+	if c.kube != nil {
+		c.kube.SetWaitContext(ctx)
+	}
 	return []helmkube.WaitOption{helmkube.WithWaitContext(ctx)}
 }
 

@@ -64,7 +64,7 @@ func Rollback(ctx context.Context, cfg *Config, req RollbackRequest) (Result, er
 
 	rb := action.NewRollback(cfg.helm)
 	rb.Version = target
-	rb.WaitStrategy, rb.WaitOptions, rb.Timeout = waitStrategy(req.Wait), waitOptions(ctx), timeout
+	rb.WaitStrategy, rb.WaitOptions, rb.Timeout = waitStrategy(req.Wait), cfg.waitOptions(ctx), timeout
 	rb.MaxHistory = req.MaxHistory
 	rb.DisableHooks = req.DisableHooks
 	rb.ServerSideApply = applyMethod(req.ServerSideApply)

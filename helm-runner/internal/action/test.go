@@ -38,7 +38,7 @@ func Test(ctx context.Context, cfg *Config, req TestRequest) (Result, error) {
 	rt := action.NewReleaseTesting(cfg.helm)
 	rt.Namespace = cfg.namespace
 	rt.Timeout = timeout
-	rt.WaitOptions = waitOptions(ctx)
+	rt.WaitOptions = cfg.waitOptions(ctx)
 
 	op := cfg.operation(req.Name)
 	out, shutdown, err := rt.Run(req.Name)

@@ -52,7 +52,7 @@ func Uninstall(ctx context.Context, cfg *Config, req UninstallRequest) (Result, 
 	un := action.NewUninstall(cfg.helm)
 	un.KeepHistory = req.KeepHistory
 	un.DisableHooks = req.DisableHooks
-	un.WaitStrategy, un.WaitOptions, un.Timeout = waitStrategy(req.Wait), waitOptions(ctx), timeout
+	un.WaitStrategy, un.WaitOptions, un.Timeout = waitStrategy(req.Wait), cfg.waitOptions(ctx), timeout
 
 	_, err = un.Run(req.Name)
 	return op.finish(nil, err)

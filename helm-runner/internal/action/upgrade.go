@@ -81,7 +81,7 @@ func Upgrade(ctx context.Context, cfg *Config, req UpgradeRequest) (Result, erro
 
 	up := action.NewUpgrade(cfg.helm)
 	up.Namespace = cfg.namespace
-	up.WaitStrategy, up.WaitOptions, up.Timeout = waitStrategy(req.Wait), waitOptions(ctx), timeout
+	up.WaitStrategy, up.WaitOptions, up.Timeout = waitStrategy(req.Wait), cfg.waitOptions(ctx), timeout
 	up.RollbackOnFailure = req.Atomic
 	up.ResetValues = true
 	up.MaxHistory = req.MaxHistory

@@ -1,6 +1,8 @@
 // Package kube gives every Helm operation a Kubernetes client for the identity it runs as, built
 // once per identity and shared by all calls: discovery, REST mapping and cluster capabilities are
-// read once and reused, instead of being re-read by every operation as the Helm CLI does.
+// read once and reused, instead of being re-read by every operation as the Helm CLI does. Helm's
+// waits go through the runner's own waiter (HelmClient), which reads only the release's objects,
+// by name, through those shared clients.
 package kube
 
 import (
