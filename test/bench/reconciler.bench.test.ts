@@ -147,21 +147,6 @@ function changedVersions(a: Versions, b: Versions): { helmreleases: number; secr
   };
 }
 
-async function dropFinalizers(api: k8s.CustomObjectsApi, ns: string): Promise<void> {
-  const list = (await api.listNamespacedCustomObject({ ...group, namespace: ns })) as { items: { metadata: { name: string } }[] };
-  const names = list.items.map((i) => i.metadata.name);
-  let next = 0;
-  const worker = async () => {
-    while (next < names.length) {
-      const name = names[next++] ?? '';
-      await api
-        .patchNamespacedCustomObject({ ...group, namespace: ns, name, body: { metadata: { finalizers: null } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
-        .catch(() => undefined);
-    }
-  };
-  await Promise.all(Array.from({ length: 20 }, worker));
-}
-
 describe('reconciler benchmark', () => {
   it('measures time to Ready, peak RSS and API requests for N releases, then a steady state', async () => {
     await Promise.all([buildRunner(), installCrd()]);
@@ -215,9 +200,6 @@ describe('reconciler benchmark', () => {
       } finally {
         await controller?.stop();
         await runner?.stop();
-        // The releases stay for the namespace deletion to sweep; the finalizers would wait for a
-        // controller that no longer runs.
-        await dropFinalizers(api, ns);
         await cleanup();
       }
     }

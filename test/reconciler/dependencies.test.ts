@@ -3,19 +3,18 @@
 // without being touched; a suspended HelmRelease is looked at but not acted on (no upgrade, no
 // uninstall on delete), and is upgraded once unsuspended.
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { clusterEnv, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
   helmReleases,
-  installCrd,
   metricValue,
   type RunningController,
-  startController,
+  useController,
   waitForCondition,
 } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import type { RunningRunner } from '../support/runner.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -23,21 +22,10 @@ const apps = kc.makeApiClient(k8s.AppsV1Api);
 const hrs = helmReleases();
 
 let ns: string;
-let cleanup: () => Promise<void>;
 let runner: RunningRunner;
 let controller: RunningController;
 
-beforeAll(async () => {
-  await Promise.all([buildRunner(), installCrd()]);
-  ({ name: ns, cleanup } = await tempNamespace('hr-deps'));
-  runner = await startRunner();
-  controller = await startController({ runnerSocket: runner.socket, namespace: ns });
-});
-afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  await cleanup?.();
-});
+useController('hr-deps', (suite) => ({ ns, runner, controller } = suite));
 
 const chart = (extra: Record<string, unknown> = {}) => ({ repo: clusterEnv().PLANTON_OCI_REPO, name: 'plain', version: '1.0.0', timeout: '60s', ...extra });
 const releaseSecrets = async (release: string) =>

@@ -3,19 +3,18 @@
 // periodic check and re-applied (mode enabled), only reported (mode warn), or not seen at all when
 // an ignore rule covers the field; none of this makes a new Helm revision.
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, kubectl, tempNamespace, waitFor } from '../support/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { clusterEnv, helm, kubeConfig, kubectl, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
-  type HelmReleaseView,
   helmReleases,
-  installCrd,
+  type HelmReleaseView,
   type RunningController,
-  startController,
+  useController,
   waitForCondition,
 } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import type { RunningRunner } from '../support/runner.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -23,29 +22,17 @@ const apps = kc.makeApiClient(k8s.AppsV1Api);
 const hrs = helmReleases();
 
 let ns: string;
-let cleanup: () => Promise<void>;
 let runner: RunningRunner;
 let controller: RunningController;
 
-beforeAll(async () => {
-  await Promise.all([buildRunner(), installCrd()]);
-  ({ name: ns, cleanup } = await tempNamespace('hr-drift'));
-  runner = await startRunner();
-  controller = await startController({ runnerSocket: runner.socket, namespace: ns });
-});
-afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  await cleanup?.();
-});
+useController('hr-drift', (suite) => ({ ns, runner, controller } = suite));
 
 const plain = (extra: Record<string, unknown> = {}) => ({
   repo: clusterEnv().PLANTON_OCI_REPO,
   name: 'plain',
   version: '1.0.0',
   timeout: '60s',
-  ...extra,
-});
+  ...extra });
 
 const replicas = async (name: string) => (await apps.readNamespacedDeployment({ namespace: ns, name })).spec?.replicas;
 const message = async (name: string) => (await core.readNamespacedConfigMap({ namespace: ns, name })).data?.['message'];

@@ -2,19 +2,18 @@
 // installed, upgraded when its version or values change, left alone when nothing changes, and
 // uninstalled (or orphaned) when deleted.
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { clusterEnv, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
   helmReleases,
-  installCrd,
   metricValue,
   type RunningController,
-  startController,
+  useController,
   waitForCondition,
 } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import type { RunningRunner } from '../support/runner.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -22,21 +21,10 @@ const apps = kc.makeApiClient(k8s.AppsV1Api);
 const hrs = helmReleases();
 
 let ns: string;
-let cleanup: () => Promise<void>;
 let runner: RunningRunner;
 let controller: RunningController;
 
-beforeAll(async () => {
-  await Promise.all([buildRunner(), installCrd()]);
-  ({ name: ns, cleanup } = await tempNamespace('hr-life'));
-  runner = await startRunner();
-  controller = await startController({ runnerSocket: runner.socket, namespace: ns });
-});
-afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  await cleanup?.();
-});
+useController('hr-life', (suite) => ({ ns, runner, controller } = suite));
 
 const deploymentExists = async (name: string) =>
   apps.readNamespacedDeployment({ namespace: ns, name }).then(

@@ -4,47 +4,34 @@
 // failing one is only reported with ignoreFailures, and otherwise fails the release, which is
 // remediated within remediation.retries and then Stalled.
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
-  type HelmReleaseView,
   helmReleases,
-  installCrd,
+  type HelmReleaseView,
   type RunningController,
-  startController,
+  useController,
   waitForCondition,
 } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import type { RunningRunner } from '../support/runner.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const hrs = helmReleases();
 
 let ns: string;
-let cleanup: () => Promise<void>;
 let runner: RunningRunner;
 let controller: RunningController;
 
-beforeAll(async () => {
-  await Promise.all([buildRunner(), installCrd()]);
-  ({ name: ns, cleanup } = await tempNamespace('hr-tests'));
-  runner = await startRunner();
-  controller = await startController({ runnerSocket: runner.socket, namespace: ns });
-});
-afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  await cleanup?.();
-});
+useController('hr-tests', (suite) => ({ ns, runner, controller } = suite));
 
 const testable = (extra: Record<string, unknown> = {}) => ({
   repo: clusterEnv().PLANTON_OCI_REPO,
   name: 'testable',
   version: '1.0.0',
   timeout: '30s',
-  ...extra,
-});
+  ...extra });
 
 /** Events recorded for one HelmRelease, oldest first by their microsecond eventTime. */
 async function orderedEvents(name: string): Promise<{ type: string; reason: string; message: string }[]> {

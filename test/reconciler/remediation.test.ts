@@ -5,19 +5,18 @@
 // recovers; a non-atomic install leaves a failed release that is uninstalled before a retry, or
 // left for inspection when no retry is left.
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
-  type HelmReleaseView,
   helmReleases,
-  installCrd,
+  type HelmReleaseView,
   metricValue,
   type RunningController,
-  startController,
+  useController,
   waitForCondition,
 } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import type { RunningRunner } from '../support/runner.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -25,29 +24,17 @@ const batch = kc.makeApiClient(k8s.BatchV1Api);
 const hrs = helmReleases();
 
 let ns: string;
-let cleanup: () => Promise<void>;
 let runner: RunningRunner;
 let controller: RunningController;
 
-beforeAll(async () => {
-  await Promise.all([buildRunner(), installCrd()]);
-  ({ name: ns, cleanup } = await tempNamespace('hr-remed'));
-  runner = await startRunner();
-  controller = await startController({ runnerSocket: runner.socket, namespace: ns });
-});
-afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  await cleanup?.();
-});
+useController('hr-remed', (suite) => ({ ns, runner, controller } = suite));
 
 const hooks = (extra: Record<string, unknown> = {}) => ({
   repo: clusterEnv().PLANTON_OCI_REPO,
   name: 'hooks',
   version: '1.0.0',
   timeout: '30s',
-  ...extra,
-});
+  ...extra });
 
 /** data of the ConfigMap the pre-hook writes after its Job completed, or undefined. */
 const preHook = async (release: string) =>

@@ -4,18 +4,17 @@
 // HelmRelease, and a value from a Secret never shows in the object, events, logs or metrics. A
 // missing source waits (not Stalled) until it appears; content that is not a mapping stalls.
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
   helmReleases,
-  installCrd,
   type RunningController,
-  startController,
+  useController,
   waitForCondition,
 } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import type { RunningRunner } from '../support/runner.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -23,21 +22,10 @@ const customObjects = kc.makeApiClient(k8s.CustomObjectsApi);
 const hrs = helmReleases();
 
 let ns: string;
-let cleanup: () => Promise<void>;
 let runner: RunningRunner;
 let controller: RunningController;
 
-beforeAll(async () => {
-  await Promise.all([buildRunner(), installCrd()]);
-  ({ name: ns, cleanup } = await tempNamespace('hr-values'));
-  runner = await startRunner();
-  controller = await startController({ runnerSocket: runner.socket, namespace: ns });
-});
-afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  await cleanup?.();
-});
+useController('hr-values', (suite) => ({ ns, runner, controller } = suite));
 
 const canaryOf = () => `canary-${Math.random().toString(36).slice(2, 10)}${Math.random().toString(36).slice(2, 10)}`;
 const chart = (extra: Record<string, unknown> = {}) => ({ repo: clusterEnv().PLANTON_OCI_REPO, name: 'plain', version: '1.0.0', timeout: '60s', ...extra });
@@ -93,8 +81,7 @@ describe('values from a Secret', () => {
       events: await rawEvents(),
       controllerLogs: controller.logs(),
       runnerLogs: runner.logs(),
-      metrics: await controller.metrics(),
-    };
+      metrics: await controller.metrics() };
     // The places are not empty: the release and what happened to it are there.
     expect(places.helmRelease).toContain('UpgradeSucceeded');
     expect(places.events).toContain('UpgradeSucceeded');
@@ -117,8 +104,7 @@ describe('values from ConfigMaps', () => {
         { kind: 'ConfigMap', name: 'defaults' },
         { kind: 'ConfigMap', name: 'greeting', key: 'text', targetPath: 'message' },
       ],
-      values: { replicaCount: 3, labels: { team: 'b' } },
-    }));
+      values: { replicaCount: 3, labels: { team: 'b' } } }));
     await waitForCondition(ns, 'merged', 'Ready', 'True');
     const cm = await core.readNamespacedConfigMap({ namespace: ns, name: 'merged-plain' });
     expect(cm.data).toMatchObject({ message: '12345', replicaCount: '3' });
@@ -155,8 +141,7 @@ describe('a missing values source', () => {
   it('is skipped when optional: the release installs with the rest of the values', async () => {
     await hrs.create(ns, 'opt', chart({
       valuesFrom: [{ kind: 'Secret', name: 'never-created', optional: true }],
-      values: { message: 'the-rest' },
-    }));
+      values: { message: 'the-rest' } }));
     const hr = await waitForCondition(ns, 'opt', 'Ready', 'True');
     expect(hr.status?.release).toMatchObject({ revision: 1, status: 'deployed' });
     expect((await configMapData('opt-plain'))?.['message']).toBe('the-rest');

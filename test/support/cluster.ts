@@ -130,7 +130,31 @@ export async function tempNamespace(prefix: string): Promise<{ name: string; cle
   return {
     name,
     cleanup: async () => {
+      await releaseHelmReleaseFinalizers(name);
       await core.deleteNamespace({ name }).catch(() => undefined);
     },
   };
+}
+
+/**
+ * Removes the controller's finalizer from every HelmRelease left in `namespace`: suites stop their
+ * controller before deleting their namespace, and a finalizer nobody will handle would keep the
+ * namespace Terminating for ever (and the cluster's namespace controller busy).
+ */
+async function releaseHelmReleaseFinalizers(namespace: string): Promise<void> {
+  const api = kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+  const group = { group: 'helm.project-planton.org', version: 'v1', plural: 'helmreleases', namespace };
+  const list = (await api.listNamespacedCustomObject(group).catch(() => ({ items: [] }))) as {
+    items: { metadata: { name: string; finalizers?: string[] } }[];
+  };
+  const names = list.items.filter((i) => (i.metadata.finalizers ?? []).length > 0).map((i) => i.metadata.name);
+  for (let i = 0; i < names.length; i += 10) {
+    await Promise.all(
+      names.slice(i, i + 10).map((name) =>
+        api
+          .patchNamespacedCustomObject({ ...group, name, body: { metadata: { finalizers: null } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+          .catch(() => undefined),
+      ),
+    );
+  }
 }

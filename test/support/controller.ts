@@ -6,7 +6,9 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { clusterEnv, kubeConfig, kubectl, repoRoot, waitFor } from './cluster.js';
+import { afterAll, beforeAll } from 'vitest';
+import { clusterEnv, kubeConfig, kubectl, repoRoot, tempNamespace, waitFor } from './cluster.js';
+import { buildRunner, type RunningRunner, startRunner } from './runner.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -66,6 +68,8 @@ export interface ControllerOptions {
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   await buildController();
   const args = [
+    // Node flags for the controller process, e.g. heap limits, for benchmarks.
+    ...(process.env['PLANTON_CONTROLLER_NODE_FLAGS'] ?? '').split(' ').filter(Boolean),
     mainJs,
     '--kubeconfig', clusterEnv().KUBECONFIG,
     '--runner-address', `unix://${opts.runnerSocket}`,
@@ -183,4 +187,34 @@ export async function eventsFor(namespace: string, name: string): Promise<{ type
   return list.items
     .sort((a, b) => eventTime(a) - eventTime(b))
     .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' }));
+}
+
+export interface ControllerSuite {
+  readonly ns: string;
+  readonly runner: RunningRunner;
+  readonly controller: RunningController;
+}
+
+/**
+ * Registers the usual beforeAll/afterAll of an end-to-end suite: the CRD, a namespace of its own,
+ * a real runner, and a controller watching only that namespace; `ready` receives them. Everything
+ * is stopped and the namespace deleted afterwards.
+ */
+export function useController(prefix: string, ready: (suite: ControllerSuite) => void): void {
+  let suite: ControllerSuite | undefined;
+  let cleanup: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    await Promise.all([buildRunner(), installCrd()]);
+    const namespace = await tempNamespace(prefix);
+    cleanup = namespace.cleanup;
+    const runner = await startRunner();
+    const controller = await startController({ runnerSocket: runner.socket, namespace: namespace.name });
+    suite = { ns: namespace.name, runner, controller };
+    ready(suite);
+  });
+  afterAll(async () => {
+    await suite?.controller.stop();
+    await suite?.runner.stop();
+    await cleanup?.();
+  });
 }
