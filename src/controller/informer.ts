@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
+import { withKeepAlive } from '../kube/rest.js';
 
 export interface KubeObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
@@ -209,9 +210,11 @@ export class HttpInformerTransport implements InformerTransport {
     for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
     const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
     await this.kubeConfig.applyToHTTPSOptions(opts);
-    const request = url.protocol === 'http:' ? http.request : https.request;
+    const plain = url.protocol === 'http:';
+    const request = plain ? http.request : https.request;
+    const final = plain ? opts : withKeepAlive(opts);
     return new Promise((resolve, reject) => {
-      const req = request(url, { ...opts, signal }, resolve);
+      const req = request(url, { ...final, signal }, resolve);
       req.on('error', reject);
       req.end();
     });

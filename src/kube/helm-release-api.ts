@@ -1,9 +1,11 @@
 // Writes the reconciler makes to the API server for a HelmRelease: its status (one JSON patch
 // replacing the whole status subresource), its finalizers (with the object's resourceVersion, so
-// a concurrent change makes the write fail instead of being lost) and its events.
+// a concurrent change makes the write fail instead of being lost) and its events. Over KubeRest
+// (keep-alive connections, plain JSON bodies).
 import { randomBytes } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, GROUP, type HelmReleaseObject, type HelmReleaseStatus, KIND, PLURAL, VERSION } from '../api/helm-release.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, type HelmReleaseObject, type HelmReleaseStatus, KIND, PLURAL } from '../api/helm-release.js';
+import { KubeRest } from './rest.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -20,67 +22,52 @@ export interface HelmReleaseApi {
 const MAX_EVENT_MESSAGE = 1024;
 
 export class KubeHelmReleaseApi implements HelmReleaseApi {
-  readonly #objects: k8s.CustomObjectsApi;
-  readonly #core: k8s.CoreV1Api;
+  readonly #rest: KubeRest;
   readonly #component: string;
   readonly #instance: string;
 
-  constructor(kubeConfig: k8s.KubeConfig, component: string, instance: string) {
-    this.#objects = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-    this.#core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  constructor(kubeConfig: KubeConfig, component: string, instance: string) {
+    this.#rest = new KubeRest(kubeConfig);
     this.#component = component;
     this.#instance = instance;
   }
 
   async patchStatus(obj: HelmReleaseObject, status: HelmReleaseStatus): Promise<void> {
-    await this.#objects.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace: obj.metadata.namespace,
-        name: obj.metadata.name,
-        body: [{ op: 'add', path: '/status', value: status }],
-      },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-    );
+    await this.#rest.json({
+      method: 'PATCH',
+      path: `${objectPath(obj)}/status`,
+      contentType: 'application/json-patch+json',
+      body: [{ op: 'add', path: '/status', value: status }],
+    });
   }
 
   async setFinalizers(obj: HelmReleaseObject, finalizers: readonly string[]): Promise<void> {
-    await this.#objects.patchNamespacedCustomObject(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace: obj.metadata.namespace,
-        name: obj.metadata.name,
-        body: { metadata: { finalizers: [...finalizers], resourceVersion: obj.metadata.resourceVersion } },
-      },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-    );
+    await this.#rest.json({
+      method: 'PATCH',
+      path: objectPath(obj),
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { finalizers: [...finalizers], resourceVersion: obj.metadata.resourceVersion } },
+    });
   }
 
   async event(obj: HelmReleaseObject, type: EventType, reason: string, message: string, action: string): Promise<void> {
-    const now = new Date();
-    await this.#core.createNamespacedEvent({
-      namespace: obj.metadata.namespace,
+    const now = new Date().toISOString();
+    const { namespace, name } = obj.metadata;
+    await this.#rest.json({
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/events`,
       body: {
-        metadata: { name: `${obj.metadata.name}.${randomBytes(8).toString('hex')}`, namespace: obj.metadata.namespace },
-        involvedObject: {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          name: obj.metadata.name,
-          namespace: obj.metadata.namespace,
-          uid: obj.metadata.uid,
-          resourceVersion: obj.metadata.resourceVersion,
-        },
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
+        involvedObject: { apiVersion: API_VERSION, kind: KIND, name, namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
         type,
         reason,
         action,
         message: message.length > MAX_EVENT_MESSAGE ? `${message.slice(0, MAX_EVENT_MESSAGE - 1)}…` : message,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        eventTime: new k8s.V1MicroTime(now.getTime()),
+        firstTimestamp: now.replace(/\.\d{3}Z$/, 'Z'),
+        lastTimestamp: now.replace(/\.\d{3}Z$/, 'Z'),
+        eventTime: now.replace(/Z$/, '000Z'),
         count: 1,
         source: { component: this.#component },
         reportingComponent: this.#component,
@@ -90,7 +77,11 @@ export class KubeHelmReleaseApi implements HelmReleaseApi {
   }
 }
 
-/** HTTP status of a client-node error, or undefined. */
+function objectPath(obj: HelmReleaseObject): string {
+  return `/apis/${API_VERSION}/namespaces/${obj.metadata.namespace}/${PLURAL}/${obj.metadata.name}`;
+}
+
+/** HTTP status of a KubeRest or client-node error, or undefined. */
 export function httpStatusOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;

@@ -1,9 +1,10 @@
 // Reads single keys of Secrets and ConfigMaps at reconcile time, straight from the API server:
 // nothing is cached, so the controller never holds every Secret of the cluster, and a value read
 // is never logged.
-import * as k8s from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { ValuesSourceReader } from '../reconcile/values.js';
 import { httpStatusOf } from './helm-release-api.js';
+import { KubeRest } from './rest.js';
 
 export interface ObjectData {
   /** Decoded data of the object (Secret data is base64-decoded), undefined when it does not exist. */
@@ -12,26 +13,25 @@ export interface ObjectData {
 }
 
 export class ObjectReader {
-  readonly #core: k8s.CoreV1Api;
+  readonly #rest: KubeRest;
 
-  constructor(kubeConfig: k8s.KubeConfig) {
-    this.#core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  constructor(kubeConfig: KubeConfig) {
+    this.#rest = new KubeRest(kubeConfig);
   }
 
   async read(kind: 'Secret' | 'ConfigMap', namespace: string, name: string): Promise<ObjectData> {
+    const resource = kind === 'Secret' ? 'secrets' : 'configmaps';
+    let obj: { data?: Record<string, string>; type?: string };
     try {
-      if (kind === 'Secret') {
-        const s = await this.#core.readNamespacedSecret({ name, namespace });
-        const data: Record<string, string> = {};
-        for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
-        return { data, ...(s.type ? { type: s.type } : {}) };
-      }
-      const c = await this.#core.readNamespacedConfigMap({ name, namespace });
-      return { data: { ...(c.data ?? {}) } };
+      obj = await this.#rest.json({ method: 'GET', path: `/api/v1/namespaces/${namespace}/${resource}/${encodeURIComponent(name)}` });
     } catch (err) {
       if (httpStatusOf(err) === 404) return { data: undefined };
       throw err;
     }
+    if (kind === 'ConfigMap') return { data: { ...(obj.data ?? {}) } };
+    const data: Record<string, string> = {};
+    for (const [k, v] of Object.entries(obj.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
+    return { data, ...(obj.type ? { type: obj.type } : {}) };
   }
 
   /** The reader resolveValues() uses for one namespace. */

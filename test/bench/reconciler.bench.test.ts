@@ -12,10 +12,12 @@
 // changing: CPU seconds of both processes and writes per minute to HelmReleases, Helm release
 // Secrets and Events. The releases use interval BENCH_INTERVAL (default 2m) so that every
 // release is re-checked (release state and drift) during the steady window.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { describe, it } from 'vitest';
-import { clusterEnv, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import { clusterEnv, kubeConfig, repoRoot, tempNamespace, waitFor } from '../support/cluster.js';
+import { Informer, type KubeObject } from '../../src/controller/informer.js';
 import { installCrd, type RunningController, startController } from '../support/controller.js';
 import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
 
@@ -37,6 +39,35 @@ function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** pids of the local cluster's components, by name (from .cluster/pids). */
+function clusterPids(): Map<string, number> {
+  const dir = resolve(process.env['CLUSTER_DIR'] ?? resolve(repoRoot, '.cluster'), 'pids');
+  const out = new Map<string, number>();
+  for (const f of readdirSync(dir)) out.set(f.replace(/\.pid$/, ''), Number(readFileSync(resolve(dir, f), 'utf8').trim().split(/\s+/)[0]));
+  return out;
+}
+
+/** CPU seconds per process name since `before` (a snapshot taken by the same function). */
+function cpuBy(pids: Map<string, number>, before?: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, pid] of pids) {
+    try {
+      out.set(name, cpuSeconds(pid) - (before?.get(name) ?? 0));
+    } catch {
+      // the process is gone
+    }
+  }
+  return out;
+}
+
+function cpuLine(cpu: Map<string, number>): string {
+  return [...cpu.entries()]
+    .filter(([, s]) => s >= 0.5)
+    .sort(([, a], [, b]) => b - a)
+    .map(([n, s]) => `${n} ${s.toFixed(0)} s`)
+    .join(', ');
 }
 
 /** apiserver_request_total summed by `resource verb`. */
@@ -92,13 +123,32 @@ function summarize(d: Map<string, number>): { total: number; ours: string; write
   return { total, ours, writes };
 }
 
-async function readyCount(api: k8s.CustomObjectsApi, ns: string): Promise<number> {
-  const list = (await api.listNamespacedCustomObject({ ...group, namespace: ns })) as {
-    items: { metadata: { generation: number }; status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] } }[];
-  };
-  return list.items.filter(
-    (i) => i.status?.observedGeneration === i.metadata.generation && i.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-  ).length;
+interface ReadyView extends KubeObject {
+  readonly ready: boolean;
+}
+
+/**
+ * Watches the namespace's HelmReleases (one LIST, then a WATCH: the benchmark must not load the
+ * API server it measures with a LIST of every release each second) and keeps, per release,
+ * whether it is Ready=True for its current generation.
+ */
+function readiness(ns: string): Informer<ReadyView> {
+  return new Informer<ReadyView>({
+    kubeConfig: kubeConfig(),
+    path: `/apis/helm.project-planton.org/v1/namespaces/${ns}/helmreleases`,
+    transform: (o) => {
+      const obj = o as KubeObject & {
+        metadata: { generation?: number };
+        status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
+      };
+      return {
+        metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, resourceVersion: obj.metadata.resourceVersion },
+        ready:
+          obj.status?.observedGeneration === obj.metadata.generation &&
+          (obj.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+      };
+    },
+  });
 }
 
 async function createAll(api: k8s.CustomObjectsApi, ns: string, n: number): Promise<void> {
@@ -159,19 +209,25 @@ describe('reconciler benchmark', () => {
       try {
         runner = await startRunner();
         controller = await startController({ runnerSocket: runner.socket, namespace: ns, args: ['--concurrency', CONCURRENCY, '--log-level', 'info'] });
+        const watch = readiness(ns);
+        await watch.start();
         const before = await apiRequests();
+        const procs = new Map([...clusterPids(), ['reconciler', controller.process.pid ?? 0], ['helm-runner', runner.process.pid ?? 0]]);
+        const cpuBefore = cpuBy(procs);
         const start = performance.now();
         await createAll(api, ns, n);
         const created = performance.now();
-        await waitFor(`${n} HelmReleases Ready`, async () => ((await readyCount(api, ns)) === n ? true : undefined), 3_600_000, 1000);
+        await waitFor(`${n} HelmReleases Ready`, async () => (watch.list().filter((r) => r.ready).length === n ? true : undefined), 3_600_000, 100);
+        watch.stop();
         const seconds = (performance.now() - start) / 1000;
+        const cpu = cpuBy(procs, cpuBefore);
         const d = summarize(delta(before, await apiRequests()));
         const rssController = procStatus(controller.process.pid ?? 0, 'VmHWM');
         const rssRunner = procStatus(runner.process.pid ?? 0, 'VmHWM');
         rows.push(
           `N=${n} concurrency=${CONCURRENCY} wait=${WAIT}: all Ready in ${seconds.toFixed(1)} s (creates took ${((created - start) / 1000).toFixed(1)} s), ` +
             `${(n / seconds).toFixed(2)} releases/s; peak RSS reconciler ${rssController.toFixed(0)} MiB + runner ${rssRunner.toFixed(0)} MiB = ${(rssController + rssRunner).toFixed(0)} MiB; ` +
-            `API requests ${d.total} (cluster-wide), of which ${d.ours}`,
+            `CPU seconds meanwhile: ${cpuLine(cpu)}; API requests ${d.total} (cluster-wide), of which ${d.ours}`,
         );
         process.stdout.write(`${rows.at(-1)}\n`);
 

@@ -1,0 +1,115 @@
+// A small JSON client for the Kubernetes API on node:https, authenticated and TLS-configured by
+// client-node's KubeConfig, over keep-alive connections. client-node's own agents do not keep
+// connections alive, so every call paid a TLS handshake (the API server's largest cost per
+// request after the request itself); its generated clients also run every body through a model
+// serializer. The reconciler's hot path (status, finalizers, events, Secret reads, informer
+// lists) goes through here.
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+/** A non-2xx answer of the API server; `code` is the HTTP status (as client-node's errors). */
+export class KubeRestError extends Error {
+  override readonly name = 'KubeRestError';
+  readonly code: number;
+  readonly reason: string;
+
+  constructor(code: number, reason: string, message: string) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+const agents = new Map<string, https.Agent>();
+
+/**
+ * Replaces the per-call agent client-node put in `opts` with a shared keep-alive agent for the
+ * same TLS identity (CA, client certificate and key).
+ */
+export function withKeepAlive(opts: https.RequestOptions): https.RequestOptions {
+  const key = JSON.stringify([String(opts.ca ?? ''), String(opts.cert ?? ''), String(opts.key ?? ''), opts.rejectUnauthorized, opts.servername]);
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 64,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.cert ? { cert: opts.cert } : {}),
+      ...(opts.key ? { key: opts.key } : {}),
+      ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
+      ...(opts.servername ? { servername: opts.servername } : {}),
+    });
+    agents.set(key, agent);
+  }
+  return { ...opts, agent };
+}
+
+export interface RestRequest {
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  readonly path: string;
+  readonly query?: Readonly<Record<string, string | undefined>>;
+  readonly body?: unknown;
+  readonly contentType?: string;
+  readonly signal?: AbortSignal;
+}
+
+export class KubeRest {
+  readonly #kubeConfig: KubeConfig;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.#kubeConfig = kubeConfig;
+  }
+
+  /** Sends one request; resolves with the parsed JSON body of a 2xx answer, else throws KubeRestError. */
+  async json<T = unknown>(req: RestRequest): Promise<T> {
+    const res = await this.send(req);
+    const text = await readBody(res);
+    const body = text === '' ? undefined : (JSON.parse(text) as unknown);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      const s = (body ?? {}) as { reason?: unknown; message?: unknown };
+      throw new KubeRestError(
+        status,
+        typeof s.reason === 'string' ? s.reason : '',
+        `${req.method} ${req.path}: ${status} ${typeof s.message === 'string' ? s.message : text.slice(0, 200)}`,
+      );
+    }
+    return body as T;
+  }
+
+  /** Sends one request and resolves with the response, whatever its status (for streams). */
+  async send(req: RestRequest): Promise<http.IncomingMessage> {
+    const cluster = this.#kubeConfig.getCurrentCluster();
+    if (cluster === null) throw new Error('kubeconfig has no current cluster');
+    const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
+    const opts: https.RequestOptions = {
+      method: req.method,
+      headers: {
+        Accept: 'application/json',
+        ...(payload !== undefined ? { 'Content-Type': req.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+      },
+    };
+    await this.#kubeConfig.applyToHTTPSOptions(opts);
+    const plain = url.protocol === 'http:';
+    const final = plain ? opts : withKeepAlive(opts);
+    const request = plain ? http.request : https.request;
+    return new Promise((resolve, reject) => {
+      const r = request(url, { ...final, ...(req.signal ? { signal: req.signal } : {}) }, resolve);
+      r.on('error', reject);
+      if (payload !== undefined) r.write(payload);
+      r.end();
+    });
+  }
+}
+
+function readBody(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}
