@@ -35,4 +35,7 @@ COPY --from=reconciler-build /src/node_modules ./node_modules
 COPY --from=reconciler-build /src/dist ./dist
 COPY package.json ./
 USER node
-ENTRYPOINT ["node", "dist/src/main.js"]
+# V8 heap flags: a small young generation and an old-space cap make V8 collect before growing
+# (make bench, 1000 releases: reconciler peak RSS 247 MiB without, 147 MiB with, no slower).
+# Raise --max-old-space-size for much larger fleets per replica.
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--max-old-space-size=128", "dist/src/main.js"]

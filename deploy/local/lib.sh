@@ -128,7 +128,9 @@ wait_socket() {
 # start_reconciler STATE SOCKET LOGFILE INSECURE(0|1) KUBECONFIG
 start_reconciler() {
   local state=$1 sock=$2 logf=$3 insecure=$4 kubeconfig=$5 args
-  args=("$MAIN_JS" --kubeconfig "$kubeconfig" --runner-address "unix://$sock" --http-addr "$HTTP_ADDR"
+  # The same V8 heap flags as the image (Dockerfile): without them V8 sizes its heap from the
+  # machine's memory and collects lazily (make bench: 247 MiB peak with 1000 releases, 147 MiB with).
+  args=(--max-semi-space-size=2 --max-old-space-size=128 "$MAIN_JS" --kubeconfig "$kubeconfig" --runner-address "unix://$sock" --http-addr "$HTTP_ADDR"
     --log-level "$LOG_LEVEL" --leader-elect="$LEADER_ELECT")
   [[ $insecure == 1 ]] && args+=(--allow-insecure-http)
   [[ -n ${WATCH_NAMESPACE:-} ]] && args+=(--watch-namespace "$WATCH_NAMESPACE")

@@ -68,8 +68,8 @@ export interface ControllerOptions {
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   await buildController();
   const args = [
-    // Node flags for the controller process, e.g. heap limits, for benchmarks.
-    ...(process.env['PLANTON_CONTROLLER_NODE_FLAGS'] ?? '').split(' ').filter(Boolean),
+    // V8 flags: the product's (Dockerfile, deploy/local/lib.sh) unless a benchmark overrides them.
+    ...(process.env['PLANTON_CONTROLLER_NODE_FLAGS'] ?? '--max-semi-space-size=2 --max-old-space-size=128').split(' ').filter(Boolean),
     mainJs,
     '--kubeconfig', clusterEnv().KUBECONFIG,
     '--runner-address', `unix://${opts.runnerSocket}`,
