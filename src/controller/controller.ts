@@ -100,9 +100,13 @@ export class Controller {
       this.#wakeDependents(key);
       return;
     }
-    const parsed = parseSpec(obj.spec);
-    this.#refs.track(key, parsed.ok ? referencesOf(obj.metadata.namespace, parsed.spec) : new Set());
-    this.#indexDependencies(key, parsed.ok ? parsed.spec.dependsOn.map((d) => keyOf({ namespace: d.namespace ?? obj.metadata.namespace, name: d.name })) : undefined);
+    // References and dependencies come from the spec: re-read them only when it changed (most
+    // updates are status writes).
+    if (e.type === 'add' || e.old?.metadata.generation !== obj.metadata.generation) {
+      const parsed = parseSpec(obj.spec);
+      this.#refs.track(key, parsed.ok ? referencesOf(obj.metadata.namespace, parsed.spec) : new Set());
+      this.#indexDependencies(key, parsed.ok ? parsed.spec.dependsOn.map((d) => keyOf({ namespace: d.namespace ?? obj.metadata.namespace, name: d.name })) : undefined);
+    }
     if (e.type === 'add' || !e.old || wantsReconcile(e.old, obj)) this.#queue.add(key);
     if (e.type === 'add' || !e.old || readiness(e.old) !== readiness(obj)) this.#wakeDependents(key);
   }

@@ -4,12 +4,11 @@
 // resourceVersion is too old, so the collection is listed again and the difference with the cache
 // delivered as events; any other failure is retried with exponential backoff.
 import * as http from 'node:http';
-import * as https from 'node:https';
 import { createInterface } from 'node:readline';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
-import { withKeepAlive } from '../kube/rest.js';
+import { KubeRest } from '../kube/rest.js';
 
 export interface KubeObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
@@ -130,7 +129,11 @@ function parseJson(text: string): unknown {
  * (KubeConfig.applyToHTTPSOptions: client certificates, bearer tokens, exec plugins, CA).
  */
 export class HttpInformerTransport implements InformerTransport {
-  constructor(private readonly kubeConfig: KubeConfig) {}
+  readonly #rest: KubeRest;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.#rest = new KubeRest(kubeConfig);
+  }
 
   async list(query: ListQuery, signal: AbortSignal): Promise<ListPage> {
     const params: Record<string, string | undefined> = {
@@ -203,21 +206,8 @@ export class HttpInformerTransport implements InformerTransport {
     });
   }
 
-  async #get(path: string, params: Record<string, string | undefined>, signal: AbortSignal): Promise<http.IncomingMessage> {
-    const cluster = this.kubeConfig.getCurrentCluster();
-    if (cluster === null) throw new Error('kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/+$/, '') + path);
-    for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
-    const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
-    await this.kubeConfig.applyToHTTPSOptions(opts);
-    const plain = url.protocol === 'http:';
-    const request = plain ? http.request : https.request;
-    const final = plain ? opts : withKeepAlive(opts);
-    return new Promise((resolve, reject) => {
-      const req = request(url, { ...final, signal }, resolve);
-      req.on('error', reject);
-      req.end();
-    });
+  #get(path: string, query: Record<string, string | undefined>, signal: AbortSignal): Promise<http.IncomingMessage> {
+    return this.#rest.send({ method: 'GET', path, query, signal });
   }
 }
 

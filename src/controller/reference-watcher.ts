@@ -6,7 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { HelmReleaseSpec } from '../api/helm-release.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import { Informer, type KubeObject } from './informer.js';
+import { Informer, InformerStoppedError, type KubeObject } from './informer.js';
 
 type Kind = 'Secret' | 'ConfigMap';
 
@@ -45,7 +45,12 @@ export class ReferenceWatcher {
   /** Records what `key` reads now (an empty set when it was deleted). */
   track(key: string, refs: ReadonlySet<string>): void {
     const old = this.#byRelease.get(key) ?? new Set<string>();
-    for (const r of old) if (!refs.has(r)) this.#byRef.get(r)?.delete(key);
+    const dropped = [...old].filter((r) => !refs.has(r));
+    for (const r of dropped) {
+      const keys = this.#byRef.get(r);
+      keys?.delete(key);
+      if (keys?.size === 0) this.#byRef.delete(r);
+    }
     for (const r of refs) {
       let keys = this.#byRef.get(r);
       if (!keys) this.#byRef.set(r, (keys = new Set()));
@@ -54,7 +59,7 @@ export class ReferenceWatcher {
     }
     if (refs.size === 0) this.#byRelease.delete(key);
     else this.#byRelease.set(key, new Set(refs));
-    this.#stopUnused();
+    for (const r of dropped) this.#stopIfUnused(watchId(r));
   }
 
   stop(): void {
@@ -62,14 +67,9 @@ export class ReferenceWatcher {
     this.#informers.clear();
   }
 
-  /** Number of watches open (for tests and logs). */
-  get watches(): number {
-    return this.#informers.size;
-  }
-
   #ensureInformer(ref: string): void {
     const [kind, namespace] = ref.split('/') as [Kind, string];
-    const id = `${kind}/${namespace}`;
+    const id = watchId(ref);
     if (this.#informers.has(id)) return;
     const resource = kind === 'Secret' ? 'secrets' : 'configmaps';
     const informer = new Informer<MetadataOnly>({
@@ -84,16 +84,23 @@ export class ReferenceWatcher {
       for (const k of keys ?? []) this.#enqueue(k);
     });
     this.#informers.set(id, informer);
-    informer.start().catch((err: unknown) => this.#log.warn('reference watch failed to start', { watch: id, error: err }));
+    informer.start().catch((err: unknown) => {
+      // Stopped before its first list: the last reference went away, nothing failed.
+      if (!(err instanceof InformerStoppedError)) this.#log.warn('reference watch failed to start', { watch: id, error: err });
+    });
   }
 
-  #stopUnused(): void {
-    for (const [id, informer] of this.#informers) {
-      const used = [...this.#byRef.entries()].some(([r, keys]) => keys.size > 0 && r.startsWith(`${id}/`));
-      if (!used) {
-        informer.stop();
-        this.#informers.delete(id);
-      }
-    }
+  /** Stops the watch `Kind/namespace` when no reference into it is left. */
+  #stopIfUnused(id: string): void {
+    const informer = this.#informers.get(id);
+    if (!informer) return;
+    for (const r of this.#byRef.keys()) if (watchId(r) === id) return;
+    informer.stop();
+    this.#informers.delete(id);
   }
+}
+
+/** `Kind/namespace` of a reference `Kind/namespace/name`: the watch it needs. */
+function watchId(ref: string): string {
+  return ref.slice(0, ref.lastIndexOf('/'));
 }

@@ -189,6 +189,15 @@ describe('WorkQueue', () => {
     expect(q.queue.failures('apps/web')).toBe(0);
   });
 
+  it('requeueAfterMs 0 runs the key again at once', async () => {
+    const q = scriptedQueue((_key, n) => (n < 2 ? { requeueAfterMs: 0 } : {}));
+    q.queue.start();
+    q.queue.add('apps/web');
+    await q.clock.advance(0);
+    expect(q.times('apps/web')).toEqual([0, 0, 0]);
+    expect(q.metrics.results).toEqual(['requeue_after', 'requeue_after', 'success']);
+  });
+
   it('addAfter keeps the earliest due time, and add makes a delayed key due now', async () => {
     const q = manualQueue();
     q.queue.start();

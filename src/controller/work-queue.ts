@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../log.js';
 
 /** What a reconcile asks of the queue for its key. An empty outcome means done until the next add. */
 export interface ReconcileOutcome {
-  /** run again after this many ms (no backoff; resets the key's failure count). Wins over `backoff`. */
+  /** run again after this many ms, 0: at once (no backoff; resets the key's failure count). Wins over `backoff`. */
   readonly requeueAfterMs?: number;
   /** run again with exponential backoff (counts as a failure for backoff) */
   readonly backoff?: boolean;
@@ -263,7 +263,7 @@ export class WorkQueue {
 
   #applyOutcome(key: string, outcome: ReconcileOutcome): ReconcileResult {
     const after = outcome.requeueAfterMs;
-    if (after !== undefined && after > 0) {
+    if (after !== undefined && after >= 0) {
       this.forget(key);
       this.addAfter(key, after);
       return 'requeue_after';

@@ -27,7 +27,7 @@ const agents = new Map<string, https.Agent>();
  * Replaces the per-call agent client-node put in `opts` with a shared keep-alive agent for the
  * same TLS identity (CA, client certificate and key).
  */
-export function withKeepAlive(opts: https.RequestOptions): https.RequestOptions {
+function withKeepAlive(opts: https.RequestOptions): https.RequestOptions {
   const key = JSON.stringify([String(opts.ca ?? ''), String(opts.cert ?? ''), String(opts.key ?? ''), opts.rejectUnauthorized, opts.servername]);
   let agent = agents.get(key);
   if (!agent) {

@@ -52,7 +52,6 @@ export const Reason = {
   KubernetesApiError: 'KubernetesApiError',
   Timeout: 'Timeout',
   RunnerError: 'RunnerError',
-  Suspended: 'Suspended',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -94,10 +93,6 @@ export function removeCondition(conditions: readonly Condition[], type: Conditio
 
 export function findCondition(conditions: readonly Condition[] | undefined, type: ConditionType): Condition | undefined {
   return conditions?.find((c) => c.type === type);
-}
-
-export function isTrue(conditions: readonly Condition[] | undefined, type: ConditionType): boolean {
-  return findCondition(conditions, type)?.status === 'True';
 }
 
 const ORDER: readonly string[] = Object.values(ConditionType);

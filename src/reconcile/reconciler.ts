@@ -103,11 +103,12 @@ export class Reconciler {
     }
     const log = this.#d.log.child({ helmrelease: key });
     if (obj.metadata.deletionTimestamp) return this.#finalize(obj, signal, log);
+    const prev = this.#prevStatus(obj);
 
     const parsed = parseSpec(obj.spec);
     if (!parsed.ok) {
       const status = nextStatus({
-        ...this.#statusBase(obj, undefined),
+        ...this.#statusBase(obj, prev, undefined),
         spec: undefined,
         desired: undefined,
         observed: undefined,
@@ -116,7 +117,7 @@ export class Reconciler {
         newAttempt: false,
         verdict: { kind: 'stalled', reason: Reason.InvalidSpec, message: parsed.message },
       });
-      await this.#write(obj, status, log);
+      await this.#write(obj, prev, status, log);
       this.#d.observer.status(namespace, name, 'stalled');
       return {};
     }
@@ -128,11 +129,17 @@ export class Reconciler {
     if (!(obj.metadata.finalizers ?? []).includes(FINALIZER)) {
       await this.#d.api.setFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER]);
     }
-    const finish = await this.#run(obj, spec, signal, log);
-    return this.#conclude(obj, finish, log);
+    const finish = await this.#run(obj, prev, spec, signal, log);
+    return this.#conclude(obj, prev, finish, log);
   }
 
-  async #run(obj: HelmReleaseObject, spec: HelmReleaseSpec, signal: AbortSignal, log: Logger): Promise<Finish> {
+  async #run(
+    obj: HelmReleaseObject,
+    prev: HelmReleaseStatus | undefined,
+    spec: HelmReleaseSpec,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<Finish> {
     const pre = preflight({
       spec,
       allowInsecureHttp: this.#d.config.allowInsecureHttp,
@@ -170,7 +177,6 @@ export class Reconciler {
     }
 
     const request = obj.metadata.annotations?.[RECONCILE_REQUEST_ANNOTATION];
-    const prev = this.#prevStatus(obj);
     const resetRequested = request !== undefined && request !== prev?.lastHandledReconcileTime;
     const attempts = resetRequested
       ? { install: 0, upgrade: 0, sameAttempt: false }
@@ -248,11 +254,10 @@ export class Reconciler {
   }
 
   /** Writes the status, events and metrics of a finished reconcile; says when to run again. */
-  async #conclude(obj: HelmReleaseObject, f: Finish, log: Logger): Promise<ReconcileOutcome> {
-    const prev = this.#prevStatus(obj);
+  async #conclude(obj: HelmReleaseObject, prev: HelmReleaseStatus | undefined, f: Finish, log: Logger): Promise<ReconcileOutcome> {
     const verdict = summarize(prev?.conditions ?? [], f.plan, f.result, f.error, f.followUp ?? false);
     const status = nextStatus({
-      ...this.#statusBase(obj, f.spec),
+      ...this.#statusBase(obj, prev, f.spec),
       spec: f.spec,
       desired: f.desired,
       observed: f.observed,
@@ -262,7 +267,7 @@ export class Reconciler {
       newAttempt: f.newAttempt ?? false,
       ...(f.handledRequest ? { handledReconcileRequest: f.handledRequest } : {}),
     });
-    await this.#write(obj, status, log);
+    await this.#write(obj, prev, status, log);
     await this.#events(obj, prev, status, f, verdict, log);
     const { namespace, name } = obj.metadata;
     this.#d.observer.status(namespace, name, verdict.kind);
@@ -284,8 +289,8 @@ export class Reconciler {
     if (f.result) {
       if (!f.result.succeeded) return { backoff: true };
       // Another action follows (test after install, install after an uninstall remediation...):
-      // run again at once. Not 0: the work queue treats requeueAfterMs 0 as "done".
-      return verdict.kind === 'ready' ? { requeueAfterMs: interval } : { requeueAfterMs: 1 };
+      // run again at once.
+      return verdict.kind === 'ready' ? { requeueAfterMs: interval } : { requeueAfterMs: 0 };
     }
     if (f.plan?.kind === 'wait') return { requeueAfterMs: f.plan.requeueAfterMs };
     return { requeueAfterMs: interval };
@@ -325,15 +330,17 @@ export class Reconciler {
     }
   }
 
-  async #write(obj: HelmReleaseObject, status: HelmReleaseStatus, log: Logger): Promise<void> {
-    const prev = this.#prevStatus(obj);
+  async #write(obj: HelmReleaseObject, prev: HelmReleaseStatus | undefined, status: HelmReleaseStatus, log: Logger): Promise<void> {
     if (prev && canonicalJson(prev) === canonicalJson(status)) return;
     await this.#d.api.patchStatus(obj, status);
     this.#written.set(obj.metadata.uid, status);
     log.debug('status written', { ready: findCondition(status.conditions, ConditionType.Ready)?.status });
   }
 
-  /** The newest status: our own last write when the informer has not delivered it yet. */
+  /**
+   * The newest status: our own last write when the informer has not delivered it yet. Read once
+   * per reconcile (it compares canonical JSON, and forgets our copy once the informer caught up).
+   */
   #prevStatus(obj: HelmReleaseObject): HelmReleaseStatus | undefined {
     const mine = this.#written.get(obj.metadata.uid);
     if (mine === undefined) return obj.status;
@@ -344,9 +351,9 @@ export class Reconciler {
     return mine;
   }
 
-  #statusBase(obj: HelmReleaseObject, spec: HelmReleaseSpec | undefined) {
+  #statusBase(obj: HelmReleaseObject, prev: HelmReleaseStatus | undefined, spec: HelmReleaseSpec | undefined) {
     return {
-      prev: this.#prevStatus(obj),
+      prev,
       generation: obj.metadata.generation,
       nowIso: new Date(this.#d.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       releaseName: spec?.releaseName ?? obj.metadata.name,

@@ -65,7 +65,7 @@ describe('nextStatus', () => {
     const drifted = nextStatus(input(afterInstall, { drifted: 2, nowIso: '2026-11-25T11:00:00Z' }));
     expect(drifted.conditions?.find((c) => c.type === 'Drifted')).toMatchObject({ status: 'True', reason: 'DriftDetected' });
     expect(drifted.drift).toEqual({ objectsDrifted: 2, lastDetectedTime: '2026-11-25T11:00:00Z' });
-    const corrected: ActionResult = { action: 'correct-drift', succeeded: true, corrected: 2, reason: Reason.DriftCorrected, message: 're-applied 2' };
+    const corrected: ActionResult = { action: 'correct-drift', succeeded: true, reason: Reason.DriftCorrected, message: 're-applied 2' };
     const after = nextStatus(input(drifted, { result: corrected, drifted: 2, nowIso: '2026-11-25T11:00:05Z' }));
     expect(after.conditions?.find((c) => c.type === 'Drifted')).toMatchObject({ status: 'False', reason: 'DriftCorrected' });
     expect(after.drift).toMatchObject({ objectsDrifted: 0, lastCorrectedTime: '2026-11-25T11:00:05Z' });

@@ -44,7 +44,7 @@ export type {
   UnlockResponse,
   UpgradeResponse,
 } from '../gen/planton/helmrunner/v1/runner.js';
-export { ReleaseStatus, ErrorReason, errorReasonToJSON, releaseStatusToJSON } from '../gen/planton/helmrunner/v1/runner.js';
+export { ReleaseStatus } from '../gen/planton/helmrunner/v1/runner.js';
 
 export type InstallInput = DeepPartial<InstallRequest>;
 export type UpgradeInput = DeepPartial<UpgradeRequest>;

@@ -18,8 +18,10 @@ import * as k8s from '@kubernetes/client-node';
 import { describe, it } from 'vitest';
 import { clusterEnv, kubeConfig, repoRoot, tempNamespace, waitFor } from '../support/cluster.js';
 import { Informer, type KubeObject } from '../../src/controller/informer.js';
+import { KubeRest } from '../../src/kube/rest.js';
 import { installCrd, type RunningController, startController } from '../support/controller.js';
 import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import { cpuSeconds, peakRssMiB } from './proc.js';
 
 const SIZES = (process.env['BENCH_RELEASES'] ?? '100,1000').split(',').map(Number);
 const STEADY_S = Number(process.env['BENCH_STEADY_SECONDS'] ?? 300);
@@ -28,18 +30,6 @@ const INTERVAL = process.env['BENCH_INTERVAL'] ?? '2m';
 const WAIT = process.env['BENCH_WAIT'] !== 'off';
 
 const group = { group: 'helm.project-planton.org', version: 'v1', plural: 'helmreleases' };
-
-function procStatus(pid: number, field: string): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
-  return Number(line?.replace(/\D+/g, '') ?? 0) / 1024;
-}
-
-/** User + system CPU seconds of a process so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** pids of the local cluster's components, by name (from .cluster/pids). */
 function clusterPids(): Map<string, number> {
@@ -72,19 +62,9 @@ function cpuLine(cpu: Map<string, number>): string {
 
 /** apiserver_request_total summed by `resource verb`. */
 async function apiRequests(): Promise<Map<string, number>> {
-  const kc = kubeConfig();
-  const opts: { headers?: Record<string, string> } & Record<string, unknown> = {};
-  await kc.applyToHTTPSOptions(opts);
-  const { request } = await import('node:https');
-  const text = await new Promise<string>((ok, fail) => {
-    const req = request(`${clusterEnv().PLANTON_APISERVER}/metrics`, opts, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => ok(body));
-    });
-    req.on('error', fail);
-    req.end();
-  });
+  const res = await new KubeRest(kubeConfig()).send({ method: 'GET', path: '/metrics' });
+  let text = '';
+  for await (const chunk of res) text += String(chunk);
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
@@ -222,8 +202,8 @@ describe('reconciler benchmark', () => {
         const seconds = (performance.now() - start) / 1000;
         const cpu = cpuBy(procs, cpuBefore);
         const d = summarize(delta(before, await apiRequests()));
-        const rssController = procStatus(controller.process.pid ?? 0, 'VmHWM');
-        const rssRunner = procStatus(runner.process.pid ?? 0, 'VmHWM');
+        const rssController = peakRssMiB(controller.process.pid ?? 0);
+        const rssRunner = peakRssMiB(runner.process.pid ?? 0);
         rows.push(
           `N=${n} concurrency=${CONCURRENCY} wait=${WAIT}: all Ready in ${seconds.toFixed(1)} s (creates took ${((created - start) / 1000).toFixed(1)} s), ` +
             `${(n / seconds).toFixed(2)} releases/s; peak RSS reconciler ${rssController.toFixed(0)} MiB + runner ${rssRunner.toFixed(0)} MiB = ${(rssController + rssRunner).toFixed(0)} MiB; ` +
@@ -249,7 +229,7 @@ describe('reconciler benchmark', () => {
               `(${(((cpu[0] ?? 0) + (cpu[1] ?? 0)) / (minutes * 60) * 100).toFixed(1)} % of one core); ` +
               `cluster-wide writes/min to helmreleases ${(s.writes(['helmreleases']) / minutes).toFixed(1)}, secrets ${(s.writes(['secrets']) / minutes).toFixed(1)}, events ${(s.writes(['events']) / minutes).toFixed(1)}; ` +
               `in the benchmark namespace: ${changed.helmreleases} HelmRelease(s), ${changed.secrets} release Secret(s) changed, ${changed.events} new event(s); ` +
-              `cluster-wide ${s.ours}; peak RSS now reconciler ${procStatus(pids[0] ?? 0, 'VmHWM').toFixed(0)} MiB, runner ${procStatus(pids[1] ?? 0, 'VmHWM').toFixed(0)} MiB`,
+              `cluster-wide ${s.ours}; peak RSS now reconciler ${peakRssMiB(pids[0] ?? 0).toFixed(0)} MiB, runner ${peakRssMiB(pids[1] ?? 0).toFixed(0)} MiB`,
           );
           process.stdout.write(`${rows.at(-1)}\n`);
         }

@@ -5,9 +5,9 @@
 // 2. 200 installs of the same chart at concurrency 1, 4, 10 and 20 (a fresh runner per level,
 //    so peak RSS is per level): installs/s and the runner's peak RSS (VmHWM) with 200 releases;
 // 3. drift detection of a 10-object release, p50 over 20 runs.
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
 import { clusterEnv, tempNamespace } from '../support/cluster.js';
+import { peakRssMiB } from './proc.js';
 import { buildRunner, type RunnerApi, runnerApi, startRunner } from '../support/runner.js';
 
 const INSTALLS = Number(process.env['BENCH_INSTALLS'] ?? 200);
@@ -21,11 +21,6 @@ const WAIT = process.env['BENCH_WAIT'] !== 'off';
 
 const chart = () => ({ repo: clusterEnv().PLANTON_OCI_REPO, allowInsecureHttp: true, name: 'plain', version: '1.0.0' });
 const timeout = { seconds: 300, nanos: 0 };
-
-function peakRssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
-  return Number(line?.replace(/\D+/g, '') ?? 0) / 1024;
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll } from 'vitest';
 import { clusterEnv, kubeConfig, kubectl, repoRoot, tempNamespace, waitFor } from './cluster.js';
+import { BUILD_ENV } from './global-setup.js';
 import { buildRunner, type RunningRunner, startRunner } from './runner.js';
 
 const execFileAsync = promisify(execFile);
@@ -17,7 +18,7 @@ export const crdPath = resolve(repoRoot, 'deploy/crds/helmreleases.helm.project-
 // once per run and names the directory in PLANTON_CONTROLLER_BUILD. A test file run on its own
 // outside that setup compiles into a directory of its own, so that suites running at the same
 // time never read a half-written file.
-const prebuilt = process.env['PLANTON_CONTROLLER_BUILD'];
+const prebuilt = process.env[BUILD_ENV];
 const outDir = prebuilt ?? resolve(repoRoot, '.build', `test-${process.pid}`);
 const mainJs = resolve(outDir, 'src/main.js');
 

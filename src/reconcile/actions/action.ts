@@ -36,8 +36,6 @@ export interface ActionResult {
   /** The operation wrote a release revision (its chart version, values and config are recorded). */
   readonly attempted?: boolean;
   readonly testResult?: 'Succeeded' | 'Failed';
-  /** Objects re-applied by a drift correction. */
-  readonly corrected?: number;
 }
 
 /** Margin over the operation's own timeout before the gRPC deadline cuts the call. */

@@ -14,13 +14,12 @@ export async function correctDrift(ctx: ActionContext): Promise<ActionResult> {
   const corrected = res.objects.filter((o) => o.corrected);
   const names = corrected.map((o) => `${o.drift?.kind ?? ''}/${o.drift?.name ?? ''}`);
   if (res.outcome?.succeeded) {
-    return { action: 'correct-drift', succeeded: true, corrected: corrected.length, reason: Reason.DriftCorrected, message: `re-applied ${corrected.length} drifted object(s): ${names.join(', ')}` };
+    return { action: 'correct-drift', succeeded: true, reason: Reason.DriftCorrected, message: `re-applied ${corrected.length} drifted object(s): ${names.join(', ')}` };
   }
   const failed = res.objects.filter((o) => !o.corrected).map((o) => `${o.drift?.kind ?? ''}/${o.drift?.name ?? ''}: ${o.error}`);
   return {
     action: 'correct-drift',
     succeeded: false,
-    corrected: corrected.length,
     reason: Reason.DriftCorrectionFailed,
     // The outcome's message is the first object's error, already in `failed`: not repeated.
     message: `drift correction failed: ${failed.length > 0 ? failed.join('; ') : (res.outcome?.message ?? '')}`.trim(),
