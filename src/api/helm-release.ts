@@ -198,6 +198,14 @@ export interface HelmReleaseStatus {
   readonly lastAttemptedConfigDigest?: string;
   readonly drift?: DriftStatus;
   readonly lastHandledReconcileTime?: string;
+  /** Releases installed under an earlier releaseName/targetNamespace, still to be uninstalled. */
+  readonly previousReleases?: readonly PreviousRelease[];
+}
+
+/** A Helm release a HelmRelease installed under an earlier name or namespace. */
+export interface PreviousRelease {
+  readonly name: string;
+  readonly namespace: string;
 }
 
 export interface ObjectMeta {

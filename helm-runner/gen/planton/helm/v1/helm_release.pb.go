@@ -1131,8 +1131,13 @@ type HelmReleaseStatus struct {
 	// repository URL) used in the last install or upgrade attempt; a change to it upgrades the
 	// release.
 	LastAttemptedConfigDigest string `protobuf:"bytes,13,opt,name=last_attempted_config_digest,json=lastAttemptedConfigDigest,proto3" json:"last_attempted_config_digest,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// Releases this HelmRelease installed under an earlier `releaseName` or `targetNamespace`
+	// that are still installed. The controller uninstalls each one once the release the spec
+	// names now is Ready (and when the HelmRelease is deleted with `deletionPolicy: Delete`), then
+	// removes it from this list.
+	PreviousReleases []*PreviousRelease `protobuf:"bytes,14,rep,name=previous_releases,json=previousReleases,proto3" json:"previous_releases,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HelmReleaseStatus) Reset() {
@@ -1256,6 +1261,69 @@ func (x *HelmReleaseStatus) GetLastAttemptedConfigDigest() string {
 	return ""
 }
 
+func (x *HelmReleaseStatus) GetPreviousReleases() []*PreviousRelease {
+	if x != nil {
+		return x.PreviousReleases
+	}
+	return nil
+}
+
+// PreviousRelease names a Helm release a HelmRelease installed under an earlier name or
+// namespace.
+type PreviousRelease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Helm release name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Namespace the release is installed in.
+	Namespace     string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviousRelease) Reset() {
+	*x = PreviousRelease{}
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviousRelease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviousRelease) ProtoMessage() {}
+
+func (x *PreviousRelease) ProtoReflect() protoreflect.Message {
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviousRelease.ProtoReflect.Descriptor instead.
+func (*PreviousRelease) Descriptor() ([]byte, []int) {
+	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PreviousRelease) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PreviousRelease) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
 // Condition is one aspect of the HelmRelease's state, shaped like a Kubernetes
 // `metav1.Condition`.
 type Condition struct {
@@ -1279,7 +1347,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[11]
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1359,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[11]
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1372,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{11}
+	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Condition) GetType() string {
@@ -1373,7 +1441,7 @@ type ReleaseInfo struct {
 
 func (x *ReleaseInfo) Reset() {
 	*x = ReleaseInfo{}
-	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[12]
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1453,7 @@ func (x *ReleaseInfo) String() string {
 func (*ReleaseInfo) ProtoMessage() {}
 
 func (x *ReleaseInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[12]
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1466,7 @@ func (x *ReleaseInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseInfo.ProtoReflect.Descriptor instead.
 func (*ReleaseInfo) Descriptor() ([]byte, []int) {
-	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{12}
+	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReleaseInfo) GetName() string {
@@ -1475,7 +1543,7 @@ type ReleaseHistoryEntry struct {
 
 func (x *ReleaseHistoryEntry) Reset() {
 	*x = ReleaseHistoryEntry{}
-	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[13]
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1555,7 @@ func (x *ReleaseHistoryEntry) String() string {
 func (*ReleaseHistoryEntry) ProtoMessage() {}
 
 func (x *ReleaseHistoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[13]
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1568,7 @@ func (x *ReleaseHistoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHistoryEntry.ProtoReflect.Descriptor instead.
 func (*ReleaseHistoryEntry) Descriptor() ([]byte, []int) {
-	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{13}
+	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReleaseHistoryEntry) GetRevision() int32 {
@@ -1568,7 +1636,7 @@ type DriftStatus struct {
 
 func (x *DriftStatus) Reset() {
 	*x = DriftStatus{}
-	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[14]
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1648,7 @@ func (x *DriftStatus) String() string {
 func (*DriftStatus) ProtoMessage() {}
 
 func (x *DriftStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[14]
+	mi := &file_planton_helm_v1_helm_release_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1661,7 @@ func (x *DriftStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriftStatus.ProtoReflect.Descriptor instead.
 func (*DriftStatus) Descriptor() ([]byte, []int) {
-	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{14}
+	return file_planton_helm_v1_helm_release_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DriftStatus) GetObjectsDrifted() int32 {
@@ -1687,7 +1755,7 @@ const file_planton_helm_v1_helm_release_proto_rawDesc = "" +
 	"\x0fignore_failures\x18\x02 \x01(\bR\x0eignoreFailures\"G\n" +
 	"\x13DependencyReference\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
-	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"\xf8\x05\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"\xc7\x06\n" +
 	"\x11HelmReleaseStatus\x12/\n" +
 	"\x13observed_generation\x18\x01 \x01(\x03R\x12observedGeneration\x12:\n" +
 	"\n" +
@@ -1704,7 +1772,11 @@ const file_planton_helm_v1_helm_release_proto_rawDesc = "" +
 	" \x01(\x03R\x17lastAttemptedGeneration\x122\n" +
 	"\x05drift\x18\v \x01(\v2\x1c.planton.helm.v1.DriftStatusR\x05drift\x12Y\n" +
 	"\x1blast_handled_reconcile_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x18lastHandledReconcileTime\x12?\n" +
-	"\x1clast_attempted_config_digest\x18\r \x01(\tR\x19lastAttemptedConfigDigest\"\xe8\x01\n" +
+	"\x1clast_attempted_config_digest\x18\r \x01(\tR\x19lastAttemptedConfigDigest\x12M\n" +
+	"\x11previous_releases\x18\x0e \x03(\v2 .planton.helm.v1.PreviousReleaseR\x10previousReleases\"C\n" +
+	"\x0fPreviousRelease\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"\xe8\x01\n" +
 	"\tCondition\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
@@ -1769,7 +1841,7 @@ func file_planton_helm_v1_helm_release_proto_rawDescGZIP() []byte {
 }
 
 var file_planton_helm_v1_helm_release_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_planton_helm_v1_helm_release_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_planton_helm_v1_helm_release_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_planton_helm_v1_helm_release_proto_goTypes = []any{
 	(ValuesSourceKind)(0),         // 0: planton.helm.v1.ValuesSourceKind
 	(DriftDetectionMode)(0),       // 1: planton.helm.v1.DriftDetectionMode
@@ -1786,19 +1858,20 @@ var file_planton_helm_v1_helm_release_proto_goTypes = []any{
 	(*TestPolicy)(nil),            // 12: planton.helm.v1.TestPolicy
 	(*DependencyReference)(nil),   // 13: planton.helm.v1.DependencyReference
 	(*HelmReleaseStatus)(nil),     // 14: planton.helm.v1.HelmReleaseStatus
-	(*Condition)(nil),             // 15: planton.helm.v1.Condition
-	(*ReleaseInfo)(nil),           // 16: planton.helm.v1.ReleaseInfo
-	(*ReleaseHistoryEntry)(nil),   // 17: planton.helm.v1.ReleaseHistoryEntry
-	(*DriftStatus)(nil),           // 18: planton.helm.v1.DriftStatus
-	(*structpb.Struct)(nil),       // 19: google.protobuf.Struct
-	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*PreviousRelease)(nil),       // 15: planton.helm.v1.PreviousRelease
+	(*Condition)(nil),             // 16: planton.helm.v1.Condition
+	(*ReleaseInfo)(nil),           // 17: planton.helm.v1.ReleaseInfo
+	(*ReleaseHistoryEntry)(nil),   // 18: planton.helm.v1.ReleaseHistoryEntry
+	(*DriftStatus)(nil),           // 19: planton.helm.v1.DriftStatus
+	(*structpb.Struct)(nil),       // 20: google.protobuf.Struct
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_planton_helm_v1_helm_release_proto_depIdxs = []int32{
-	19, // 0: planton.helm.v1.HelmReleaseSpec.values:type_name -> google.protobuf.Struct
+	20, // 0: planton.helm.v1.HelmReleaseSpec.values:type_name -> google.protobuf.Struct
 	5,  // 1: planton.helm.v1.HelmReleaseSpec.values_from:type_name -> planton.helm.v1.ValuesReference
-	20, // 2: planton.helm.v1.HelmReleaseSpec.timeout:type_name -> google.protobuf.Duration
-	20, // 3: planton.helm.v1.HelmReleaseSpec.interval:type_name -> google.protobuf.Duration
+	21, // 2: planton.helm.v1.HelmReleaseSpec.timeout:type_name -> google.protobuf.Duration
+	21, // 3: planton.helm.v1.HelmReleaseSpec.interval:type_name -> google.protobuf.Duration
 	6,  // 4: planton.helm.v1.HelmReleaseSpec.auth:type_name -> planton.helm.v1.RepositoryAuth
 	8,  // 5: planton.helm.v1.HelmReleaseSpec.drift_detection:type_name -> planton.helm.v1.DriftDetection
 	11, // 6: planton.helm.v1.HelmReleaseSpec.remediation:type_name -> planton.helm.v1.Remediation
@@ -1812,20 +1885,21 @@ var file_planton_helm_v1_helm_release_proto_depIdxs = []int32{
 	9,  // 14: planton.helm.v1.DriftDetection.ignore:type_name -> planton.helm.v1.DriftIgnoreRule
 	10, // 15: planton.helm.v1.DriftIgnoreRule.target:type_name -> planton.helm.v1.ObjectSelector
 	2,  // 16: planton.helm.v1.Remediation.strategy:type_name -> planton.helm.v1.RemediationStrategy
-	15, // 17: planton.helm.v1.HelmReleaseStatus.conditions:type_name -> planton.helm.v1.Condition
-	16, // 18: planton.helm.v1.HelmReleaseStatus.release:type_name -> planton.helm.v1.ReleaseInfo
-	17, // 19: planton.helm.v1.HelmReleaseStatus.history:type_name -> planton.helm.v1.ReleaseHistoryEntry
-	18, // 20: planton.helm.v1.HelmReleaseStatus.drift:type_name -> planton.helm.v1.DriftStatus
-	21, // 21: planton.helm.v1.HelmReleaseStatus.last_handled_reconcile_time:type_name -> google.protobuf.Timestamp
-	21, // 22: planton.helm.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
-	21, // 23: planton.helm.v1.ReleaseHistoryEntry.deployed_at:type_name -> google.protobuf.Timestamp
-	21, // 24: planton.helm.v1.DriftStatus.last_detected_time:type_name -> google.protobuf.Timestamp
-	21, // 25: planton.helm.v1.DriftStatus.last_corrected_time:type_name -> google.protobuf.Timestamp
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	16, // 17: planton.helm.v1.HelmReleaseStatus.conditions:type_name -> planton.helm.v1.Condition
+	17, // 18: planton.helm.v1.HelmReleaseStatus.release:type_name -> planton.helm.v1.ReleaseInfo
+	18, // 19: planton.helm.v1.HelmReleaseStatus.history:type_name -> planton.helm.v1.ReleaseHistoryEntry
+	19, // 20: planton.helm.v1.HelmReleaseStatus.drift:type_name -> planton.helm.v1.DriftStatus
+	22, // 21: planton.helm.v1.HelmReleaseStatus.last_handled_reconcile_time:type_name -> google.protobuf.Timestamp
+	15, // 22: planton.helm.v1.HelmReleaseStatus.previous_releases:type_name -> planton.helm.v1.PreviousRelease
+	22, // 23: planton.helm.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
+	22, // 24: planton.helm.v1.ReleaseHistoryEntry.deployed_at:type_name -> google.protobuf.Timestamp
+	22, // 25: planton.helm.v1.DriftStatus.last_detected_time:type_name -> google.protobuf.Timestamp
+	22, // 26: planton.helm.v1.DriftStatus.last_corrected_time:type_name -> google.protobuf.Timestamp
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_planton_helm_v1_helm_release_proto_init() }
@@ -1841,7 +1915,7 @@ func file_planton_helm_v1_helm_release_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_planton_helm_v1_helm_release_proto_rawDesc), len(file_planton_helm_v1_helm_release_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -369,6 +369,14 @@ const (
 	// The release is not in the state the request expected (Unlock of a revision that is not the
 	// latest or not pending). FAILED_PRECONDITION; read the state again before deciding.
 	ErrorReason_ERROR_REASON_PRECONDITION_FAILED ErrorReason = 26
+	// The release records another HelmRelease as its owner (ReleaseRef.owner).
+	// FAILED_PRECONDITION; not retryable: nothing is written while another HelmRelease owns it.
+	ErrorReason_ERROR_REASON_RELEASE_OWNED_BY_OTHER ErrorReason = 27
+	// Rendering the chart's templates exceeded the runner's limits: its time (the operation's
+	// timeout, at most the runner's render time limit), its memory or the size of its output.
+	// Rendering runs in a separate process, so only this release's operation fails.
+	// FAILED_PRECONDITION; not retryable until the values or the chart change.
+	ErrorReason_ERROR_REASON_RENDER_LIMIT_EXCEEDED ErrorReason = 28
 )
 
 // Enum value maps for ErrorReason.
@@ -401,6 +409,8 @@ var (
 		24: "ERROR_REASON_CANCELLED",
 		25: "ERROR_REASON_INTERNAL",
 		26: "ERROR_REASON_PRECONDITION_FAILED",
+		27: "ERROR_REASON_RELEASE_OWNED_BY_OTHER",
+		28: "ERROR_REASON_RENDER_LIMIT_EXCEEDED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":              0,
@@ -430,6 +440,8 @@ var (
 		"ERROR_REASON_CANCELLED":                24,
 		"ERROR_REASON_INTERNAL":                 25,
 		"ERROR_REASON_PRECONDITION_FAILED":      26,
+		"ERROR_REASON_RELEASE_OWNED_BY_OTHER":   27,
+		"ERROR_REASON_RENDER_LIMIT_EXCEEDED":    28,
 	}
 )
 
@@ -473,8 +485,20 @@ type ReleaseRef struct {
 	// Namespace of `service_account_name` (the HelmRelease's namespace, which may differ from the
 	// release's). Default: `namespace`.
 	ServiceAccountNamespace string `protobuf:"bytes,4,opt,name=service_account_namespace,json=serviceAccountNamespace,proto3" json:"service_account_namespace,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// The HelmRelease on whose behalf the call is made. When set, Install and Upgrade record it on
+	// the revision they write (release labels), and every call that writes (Install, Upgrade,
+	// Rollback, Uninstall, Test, Unlock, CorrectDrift) fails with RELEASE_OWNED_BY_OTHER, writing
+	// nothing, when the release records another owner. A release that records no owner (installed
+	// with the Helm CLI) is not refused: upgrading it records this owner (adoption). Unset: no
+	// check and nothing recorded.
+	Owner *ReleaseOwner `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Strings that must not appear in anything the runner logs or returns in a message (error
+	// texts, outcomes, drift reports): the values that came from Secrets, which Helm and
+	// Kubernetes may quote in their errors. Each occurrence is replaced by `[REDACTED]`. Empty
+	// strings are ignored.
+	Redact        []string `protobuf:"bytes,6,rep,name=redact,proto3" json:"redact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReleaseRef) Reset() {
@@ -535,6 +559,85 @@ func (x *ReleaseRef) GetServiceAccountNamespace() string {
 	return ""
 }
 
+func (x *ReleaseRef) GetOwner() *ReleaseOwner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *ReleaseRef) GetRedact() []string {
+	if x != nil {
+		return x.Redact
+	}
+	return nil
+}
+
+// ReleaseOwner names the HelmRelease that owns a Helm release.
+type ReleaseOwner struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Namespace of the HelmRelease. Required when the owner is set.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Name of the HelmRelease. Required when the owner is set. Names longer than 63 characters
+	// are not recorded (a label value cannot hold them): the UID identifies the owner.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// UID of the HelmRelease: what ownership is decided by. Required when the owner is set.
+	Uid           string `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseOwner) Reset() {
+	*x = ReleaseOwner{}
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseOwner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseOwner) ProtoMessage() {}
+
+func (x *ReleaseOwner) ProtoReflect() protoreflect.Message {
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseOwner.ProtoReflect.Descriptor instead.
+func (*ReleaseOwner) Descriptor() ([]byte, []int) {
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReleaseOwner) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ReleaseOwner) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReleaseOwner) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
 // ChartRef names a chart version and how to pull it. The runner caches pulled charts by
 // (repo, name, version) and their digest.
 type ChartRef struct {
@@ -562,7 +665,7 @@ type ChartRef struct {
 
 func (x *ChartRef) Reset() {
 	*x = ChartRef{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[1]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +677,7 @@ func (x *ChartRef) String() string {
 func (*ChartRef) ProtoMessage() {}
 
 func (x *ChartRef) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[1]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +690,7 @@ func (x *ChartRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChartRef.ProtoReflect.Descriptor instead.
 func (*ChartRef) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{1}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ChartRef) GetRepo() string {
@@ -648,7 +751,7 @@ type RepositoryCredentials struct {
 
 func (x *RepositoryCredentials) Reset() {
 	*x = RepositoryCredentials{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[2]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +763,7 @@ func (x *RepositoryCredentials) String() string {
 func (*RepositoryCredentials) ProtoMessage() {}
 
 func (x *RepositoryCredentials) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[2]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +776,7 @@ func (x *RepositoryCredentials) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepositoryCredentials.ProtoReflect.Descriptor instead.
 func (*RepositoryCredentials) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{2}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RepositoryCredentials) GetKind() isRepositoryCredentials_Kind {
@@ -733,7 +836,7 @@ type BasicAuth struct {
 
 func (x *BasicAuth) Reset() {
 	*x = BasicAuth{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[3]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +848,7 @@ func (x *BasicAuth) String() string {
 func (*BasicAuth) ProtoMessage() {}
 
 func (x *BasicAuth) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[3]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +861,7 @@ func (x *BasicAuth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BasicAuth.ProtoReflect.Descriptor instead.
 func (*BasicAuth) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{3}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BasicAuth) GetUsername() string {
@@ -812,14 +915,17 @@ type ReleaseState struct {
 	// message.
 	Description string `protobuf:"bytes,13,opt,name=description,proto3" json:"description,omitempty"`
 	// The chart's tests for the latest revision.
-	Tests         *TestState `protobuf:"bytes,14,opt,name=tests,proto3" json:"tests,omitempty"`
+	Tests *TestState `protobuf:"bytes,14,opt,name=tests,proto3" json:"tests,omitempty"`
+	// The HelmRelease the latest revision records as its owner; unset when it records none
+	// (installed by the Helm CLI, or by a controller version that did not record owners).
+	Owner         *ReleaseOwner `protobuf:"bytes,15,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReleaseState) Reset() {
 	*x = ReleaseState{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[4]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +937,7 @@ func (x *ReleaseState) String() string {
 func (*ReleaseState) ProtoMessage() {}
 
 func (x *ReleaseState) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[4]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +950,7 @@ func (x *ReleaseState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseState.ProtoReflect.Descriptor instead.
 func (*ReleaseState) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{4}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReleaseState) GetExists() bool {
@@ -945,6 +1051,13 @@ func (x *ReleaseState) GetTests() *TestState {
 	return nil
 }
 
+func (x *ReleaseState) GetOwner() *ReleaseOwner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
 // TestState says whether the chart's tests ran for a revision and how they ended.
 type TestState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -962,7 +1075,7 @@ type TestState struct {
 
 func (x *TestState) Reset() {
 	*x = TestState{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[5]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1087,7 @@ func (x *TestState) String() string {
 func (*TestState) ProtoMessage() {}
 
 func (x *TestState) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[5]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1100,7 @@ func (x *TestState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestState.ProtoReflect.Descriptor instead.
 func (*TestState) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{5}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TestState) GetHasTests() bool {
@@ -1038,7 +1151,7 @@ type ReleaseWrite struct {
 
 func (x *ReleaseWrite) Reset() {
 	*x = ReleaseWrite{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[6]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1163,7 @@ func (x *ReleaseWrite) String() string {
 func (*ReleaseWrite) ProtoMessage() {}
 
 func (x *ReleaseWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[6]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1176,7 @@ func (x *ReleaseWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseWrite.ProtoReflect.Descriptor instead.
 func (*ReleaseWrite) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{6}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReleaseWrite) GetAction() WriteAction {
@@ -1120,7 +1233,7 @@ type Outcome struct {
 
 func (x *Outcome) Reset() {
 	*x = Outcome{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[7]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1245,7 @@ func (x *Outcome) String() string {
 func (*Outcome) ProtoMessage() {}
 
 func (x *Outcome) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[7]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1258,7 @@ func (x *Outcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outcome.ProtoReflect.Descriptor instead.
 func (*Outcome) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{7}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Outcome) GetSucceeded() bool {
@@ -1189,7 +1302,7 @@ type GetReleaseStateRequest struct {
 
 func (x *GetReleaseStateRequest) Reset() {
 	*x = GetReleaseStateRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[8]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1314,7 @@ func (x *GetReleaseStateRequest) String() string {
 func (*GetReleaseStateRequest) ProtoMessage() {}
 
 func (x *GetReleaseStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[8]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1327,7 @@ func (x *GetReleaseStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReleaseStateRequest.ProtoReflect.Descriptor instead.
 func (*GetReleaseStateRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{8}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetReleaseStateRequest) GetRelease() *ReleaseRef {
@@ -1244,7 +1357,7 @@ type GetReleaseStateResponse struct {
 
 func (x *GetReleaseStateResponse) Reset() {
 	*x = GetReleaseStateResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[9]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1369,7 @@ func (x *GetReleaseStateResponse) String() string {
 func (*GetReleaseStateResponse) ProtoMessage() {}
 
 func (x *GetReleaseStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[9]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1382,7 @@ func (x *GetReleaseStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReleaseStateResponse.ProtoReflect.Descriptor instead.
 func (*GetReleaseStateResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{9}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetReleaseStateResponse) GetState() *ReleaseState {
@@ -1313,7 +1426,7 @@ type ReleaseRevision struct {
 
 func (x *ReleaseRevision) Reset() {
 	*x = ReleaseRevision{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[10]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1438,7 @@ func (x *ReleaseRevision) String() string {
 func (*ReleaseRevision) ProtoMessage() {}
 
 func (x *ReleaseRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[10]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1451,7 @@ func (x *ReleaseRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRevision.ProtoReflect.Descriptor instead.
 func (*ReleaseRevision) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{10}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReleaseRevision) GetRevision() int32 {
@@ -1439,7 +1552,7 @@ type InstallRequest struct {
 
 func (x *InstallRequest) Reset() {
 	*x = InstallRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[11]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1564,7 @@ func (x *InstallRequest) String() string {
 func (*InstallRequest) ProtoMessage() {}
 
 func (x *InstallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[11]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1577,7 @@ func (x *InstallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallRequest.ProtoReflect.Descriptor instead.
 func (*InstallRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{11}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *InstallRequest) GetRelease() *ReleaseRef {
@@ -1559,7 +1672,7 @@ type InstallResponse struct {
 
 func (x *InstallResponse) Reset() {
 	*x = InstallResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[12]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1684,7 @@ func (x *InstallResponse) String() string {
 func (*InstallResponse) ProtoMessage() {}
 
 func (x *InstallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[12]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1697,7 @@ func (x *InstallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallResponse.ProtoReflect.Descriptor instead.
 func (*InstallResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{12}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InstallResponse) GetOutcome() *Outcome {
@@ -1647,7 +1760,7 @@ type UpgradeRequest struct {
 
 func (x *UpgradeRequest) Reset() {
 	*x = UpgradeRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[13]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1772,7 @@ func (x *UpgradeRequest) String() string {
 func (*UpgradeRequest) ProtoMessage() {}
 
 func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[13]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1785,7 @@ func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeRequest.ProtoReflect.Descriptor instead.
 func (*UpgradeRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{13}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpgradeRequest) GetRelease() *ReleaseRef {
@@ -1781,7 +1894,7 @@ type UpgradeResponse struct {
 
 func (x *UpgradeResponse) Reset() {
 	*x = UpgradeResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[14]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1906,7 @@ func (x *UpgradeResponse) String() string {
 func (*UpgradeResponse) ProtoMessage() {}
 
 func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[14]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1919,7 @@ func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeResponse.ProtoReflect.Descriptor instead.
 func (*UpgradeResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{14}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpgradeResponse) GetOutcome() *Outcome {
@@ -1857,7 +1970,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[15]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1982,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[15]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1995,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{15}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RollbackRequest) GetRelease() *ReleaseRef {
@@ -1963,7 +2076,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[16]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2088,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[16]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2101,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{16}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RollbackResponse) GetOutcome() *Outcome {
@@ -2031,7 +2144,7 @@ type UninstallRequest struct {
 
 func (x *UninstallRequest) Reset() {
 	*x = UninstallRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[17]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2156,7 @@ func (x *UninstallRequest) String() string {
 func (*UninstallRequest) ProtoMessage() {}
 
 func (x *UninstallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[17]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2169,7 @@ func (x *UninstallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UninstallRequest.ProtoReflect.Descriptor instead.
 func (*UninstallRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{17}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UninstallRequest) GetRelease() *ReleaseRef {
@@ -2109,7 +2222,7 @@ type UninstallResponse struct {
 
 func (x *UninstallResponse) Reset() {
 	*x = UninstallResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[18]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2234,7 @@ func (x *UninstallResponse) String() string {
 func (*UninstallResponse) ProtoMessage() {}
 
 func (x *UninstallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[18]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2247,7 @@ func (x *UninstallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UninstallResponse.ProtoReflect.Descriptor instead.
 func (*UninstallResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{18}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UninstallResponse) GetOutcome() *Outcome {
@@ -2171,7 +2284,7 @@ type TestRequest struct {
 
 func (x *TestRequest) Reset() {
 	*x = TestRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[19]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +2296,7 @@ func (x *TestRequest) String() string {
 func (*TestRequest) ProtoMessage() {}
 
 func (x *TestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[19]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +2309,7 @@ func (x *TestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestRequest.ProtoReflect.Descriptor instead.
 func (*TestRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{19}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TestRequest) GetRelease() *ReleaseRef {
@@ -2228,7 +2341,7 @@ type TestResponse struct {
 
 func (x *TestResponse) Reset() {
 	*x = TestResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[20]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2353,7 @@ func (x *TestResponse) String() string {
 func (*TestResponse) ProtoMessage() {}
 
 func (x *TestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[20]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2366,7 @@ func (x *TestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestResponse.ProtoReflect.Descriptor instead.
 func (*TestResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{20}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TestResponse) GetOutcome() *Outcome {
@@ -2296,7 +2409,7 @@ type TestHookResult struct {
 
 func (x *TestHookResult) Reset() {
 	*x = TestHookResult{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[21]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2421,7 @@ func (x *TestHookResult) String() string {
 func (*TestHookResult) ProtoMessage() {}
 
 func (x *TestHookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[21]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2434,7 @@ func (x *TestHookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestHookResult.ProtoReflect.Descriptor instead.
 func (*TestHookResult) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{21}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TestHookResult) GetName() string {
@@ -2374,7 +2487,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[22]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +2499,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[22]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +2512,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{22}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UnlockRequest) GetRelease() *ReleaseRef {
@@ -2431,7 +2544,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[23]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2556,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[23]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2569,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{23}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UnlockResponse) GetOutcome() *Outcome {
@@ -2497,7 +2610,7 @@ type DiffRequest struct {
 
 func (x *DiffRequest) Reset() {
 	*x = DiffRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[24]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +2622,7 @@ func (x *DiffRequest) String() string {
 func (*DiffRequest) ProtoMessage() {}
 
 func (x *DiffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[24]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +2635,7 @@ func (x *DiffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffRequest.ProtoReflect.Descriptor instead.
 func (*DiffRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{24}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DiffRequest) GetRelease() *ReleaseRef {
@@ -2567,7 +2680,7 @@ type DiffResponse struct {
 
 func (x *DiffResponse) Reset() {
 	*x = DiffResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[25]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2692,7 @@ func (x *DiffResponse) String() string {
 func (*DiffResponse) ProtoMessage() {}
 
 func (x *DiffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[25]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2705,7 @@ func (x *DiffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffResponse.ProtoReflect.Descriptor instead.
 func (*DiffResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{25}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DiffResponse) GetInstall() bool {
@@ -2624,7 +2737,7 @@ type DetectDriftRequest struct {
 
 func (x *DetectDriftRequest) Reset() {
 	*x = DetectDriftRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[26]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2749,7 @@ func (x *DetectDriftRequest) String() string {
 func (*DetectDriftRequest) ProtoMessage() {}
 
 func (x *DetectDriftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[26]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2762,7 @@ func (x *DetectDriftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetectDriftRequest.ProtoReflect.Descriptor instead.
 func (*DetectDriftRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{26}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DetectDriftRequest) GetRelease() *ReleaseRef {
@@ -2689,7 +2802,7 @@ type DetectDriftResponse struct {
 
 func (x *DetectDriftResponse) Reset() {
 	*x = DetectDriftResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[27]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2814,7 @@ func (x *DetectDriftResponse) String() string {
 func (*DetectDriftResponse) ProtoMessage() {}
 
 func (x *DetectDriftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[27]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +2827,7 @@ func (x *DetectDriftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetectDriftResponse.ProtoReflect.Descriptor instead.
 func (*DetectDriftResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{27}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DetectDriftResponse) GetRevision() int32 {
@@ -2755,7 +2868,7 @@ type CorrectDriftRequest struct {
 
 func (x *CorrectDriftRequest) Reset() {
 	*x = CorrectDriftRequest{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[28]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2767,7 +2880,7 @@ func (x *CorrectDriftRequest) String() string {
 func (*CorrectDriftRequest) ProtoMessage() {}
 
 func (x *CorrectDriftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[28]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2780,7 +2893,7 @@ func (x *CorrectDriftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrectDriftRequest.ProtoReflect.Descriptor instead.
 func (*CorrectDriftRequest) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{28}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CorrectDriftRequest) GetRelease() *ReleaseRef {
@@ -2828,7 +2941,7 @@ type CorrectDriftResponse struct {
 
 func (x *CorrectDriftResponse) Reset() {
 	*x = CorrectDriftResponse{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[29]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2840,7 +2953,7 @@ func (x *CorrectDriftResponse) String() string {
 func (*CorrectDriftResponse) ProtoMessage() {}
 
 func (x *CorrectDriftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[29]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2853,7 +2966,7 @@ func (x *CorrectDriftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrectDriftResponse.ProtoReflect.Descriptor instead.
 func (*CorrectDriftResponse) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{29}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CorrectDriftResponse) GetOutcome() *Outcome {
@@ -2899,7 +3012,7 @@ type CorrectedObject struct {
 
 func (x *CorrectedObject) Reset() {
 	*x = CorrectedObject{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[30]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3024,7 @@ func (x *CorrectedObject) String() string {
 func (*CorrectedObject) ProtoMessage() {}
 
 func (x *CorrectedObject) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[30]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3037,7 @@ func (x *CorrectedObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrectedObject.ProtoReflect.Descriptor instead.
 func (*CorrectedObject) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{30}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CorrectedObject) GetDrift() *ObjectDiff {
@@ -2961,7 +3074,7 @@ type IgnoreRule struct {
 
 func (x *IgnoreRule) Reset() {
 	*x = IgnoreRule{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[31]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3086,7 @@ func (x *IgnoreRule) String() string {
 func (*IgnoreRule) ProtoMessage() {}
 
 func (x *IgnoreRule) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[31]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3099,7 @@ func (x *IgnoreRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IgnoreRule.ProtoReflect.Descriptor instead.
 func (*IgnoreRule) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{31}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *IgnoreRule) GetPaths() []string {
@@ -3022,7 +3135,7 @@ type ObjectSelector struct {
 
 func (x *ObjectSelector) Reset() {
 	*x = ObjectSelector{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[32]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3147,7 @@ func (x *ObjectSelector) String() string {
 func (*ObjectSelector) ProtoMessage() {}
 
 func (x *ObjectSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[32]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3160,7 @@ func (x *ObjectSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectSelector.ProtoReflect.Descriptor instead.
 func (*ObjectSelector) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{32}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ObjectSelector) GetGroup() string {
@@ -3106,7 +3219,7 @@ type ObjectDiff struct {
 
 func (x *ObjectDiff) Reset() {
 	*x = ObjectDiff{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[33]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3118,7 +3231,7 @@ func (x *ObjectDiff) String() string {
 func (*ObjectDiff) ProtoMessage() {}
 
 func (x *ObjectDiff) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[33]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3131,7 +3244,7 @@ func (x *ObjectDiff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectDiff.ProtoReflect.Descriptor instead.
 func (*ObjectDiff) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{33}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ObjectDiff) GetApiVersion() string {
@@ -3194,7 +3307,7 @@ type FieldDiff struct {
 
 func (x *FieldDiff) Reset() {
 	*x = FieldDiff{}
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[34]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3206,7 +3319,7 @@ func (x *FieldDiff) String() string {
 func (*FieldDiff) ProtoMessage() {}
 
 func (x *FieldDiff) ProtoReflect() protoreflect.Message {
-	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[34]
+	mi := &file_planton_helmrunner_v1_runner_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3219,7 +3332,7 @@ func (x *FieldDiff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldDiff.ProtoReflect.Descriptor instead.
 func (*FieldDiff) Descriptor() ([]byte, []int) {
-	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{34}
+	return file_planton_helmrunner_v1_runner_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FieldDiff) GetPath() string {
@@ -3254,13 +3367,19 @@ var File_planton_helmrunner_v1_runner_proto protoreflect.FileDescriptor
 
 const file_planton_helmrunner_v1_runner_proto_rawDesc = "" +
 	"\n" +
-	"\"planton/helmrunner/v1/runner.proto\x12\x15planton.helmrunner.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n" +
+	"\"planton/helmrunner/v1/runner.proto\x12\x15planton.helmrunner.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x01\n" +
 	"\n" +
 	"ReleaseRef\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x120\n" +
 	"\x14service_account_name\x18\x03 \x01(\tR\x12serviceAccountName\x12:\n" +
-	"\x19service_account_namespace\x18\x04 \x01(\tR\x17serviceAccountNamespace\"\xe9\x01\n" +
+	"\x19service_account_namespace\x18\x04 \x01(\tR\x17serviceAccountNamespace\x129\n" +
+	"\x05owner\x18\x05 \x01(\v2#.planton.helmrunner.v1.ReleaseOwnerR\x05owner\x12\x16\n" +
+	"\x06redact\x18\x06 \x03(\tR\x06redact\"R\n" +
+	"\fReleaseOwner\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x03 \x01(\tR\x03uid\"\xe9\x01\n" +
 	"\bChartRef\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -3275,7 +3394,7 @@ const file_planton_helmrunner_v1_runner_proto_rawDesc = "" +
 	"\x04kind\"C\n" +
 	"\tBasicAuth\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"\xff\x04\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"\xba\x05\n" +
 	"\fReleaseState\x12\x16\n" +
 	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x05R\brevision\x12<\n" +
@@ -3293,7 +3412,8 @@ const file_planton_helmrunner_v1_runner_proto_rawDesc = "" +
 	"\x13first_deployed_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x11firstDeployedTime\x12H\n" +
 	"\x12last_deployed_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x10lastDeployedTime\x12 \n" +
 	"\vdescription\x18\r \x01(\tR\vdescription\x126\n" +
-	"\x05tests\x18\x0e \x01(\v2 .planton.helmrunner.v1.TestStateR\x05tests\"\x9b\x01\n" +
+	"\x05tests\x18\x0e \x01(\v2 .planton.helmrunner.v1.TestStateR\x05tests\x129\n" +
+	"\x05owner\x18\x0f \x01(\v2#.planton.helmrunner.v1.ReleaseOwnerR\x05owner\"\x9b\x01\n" +
 	"\tTestState\x12\x1b\n" +
 	"\thas_tests\x18\x01 \x01(\bR\bhasTests\x12\x10\n" +
 	"\x03ran\x18\x02 \x01(\bR\x03ran\x12\x1c\n" +
@@ -3498,7 +3618,7 @@ const file_planton_helmrunner_v1_runner_proto_rawDesc = "" +
 	"\x12CHANGE_TYPE_CREATE\x10\x01\x12\x16\n" +
 	"\x12CHANGE_TYPE_UPDATE\x10\x02\x12\x16\n" +
 	"\x12CHANGE_TYPE_DELETE\x10\x03\x12\x19\n" +
-	"\x15CHANGE_TYPE_UNCHANGED\x10\x04*\x91\a\n" +
+	"\x15CHANGE_TYPE_UNCHANGED\x10\x04*\xe2\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_CHART_NOT_FOUND\x10\x01\x12\"\n" +
@@ -3527,7 +3647,9 @@ const file_planton_helmrunner_v1_runner_proto_rawDesc = "" +
 	"\x1eERROR_REASON_RELEASE_TOO_LARGE\x10\x17\x12\x1a\n" +
 	"\x16ERROR_REASON_CANCELLED\x10\x18\x12\x19\n" +
 	"\x15ERROR_REASON_INTERNAL\x10\x19\x12$\n" +
-	" ERROR_REASON_PRECONDITION_FAILED\x10\x1a2\xbe\a\n" +
+	" ERROR_REASON_PRECONDITION_FAILED\x10\x1a\x12'\n" +
+	"#ERROR_REASON_RELEASE_OWNED_BY_OTHER\x10\x1b\x12&\n" +
+	"\"ERROR_REASON_RENDER_LIMIT_EXCEEDED\x10\x1c2\xbe\a\n" +
 	"\x11HelmRunnerService\x12p\n" +
 	"\x0fGetReleaseState\x12-.planton.helmrunner.v1.GetReleaseStateRequest\x1a..planton.helmrunner.v1.GetReleaseStateResponse\x12X\n" +
 	"\aInstall\x12%.planton.helmrunner.v1.InstallRequest\x1a&.planton.helmrunner.v1.InstallResponse\x12X\n" +
@@ -3554,7 +3676,7 @@ func file_planton_helmrunner_v1_runner_proto_rawDescGZIP() []byte {
 }
 
 var file_planton_helmrunner_v1_runner_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_planton_helmrunner_v1_runner_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_planton_helmrunner_v1_runner_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_planton_helmrunner_v1_runner_proto_goTypes = []any{
 	(ReleaseStatus)(0),              // 0: planton.helmrunner.v1.ReleaseStatus
 	(WriteAction)(0),                // 1: planton.helmrunner.v1.WriteAction
@@ -3562,142 +3684,145 @@ var file_planton_helmrunner_v1_runner_proto_goTypes = []any{
 	(ChangeType)(0),                 // 3: planton.helmrunner.v1.ChangeType
 	(ErrorReason)(0),                // 4: planton.helmrunner.v1.ErrorReason
 	(*ReleaseRef)(nil),              // 5: planton.helmrunner.v1.ReleaseRef
-	(*ChartRef)(nil),                // 6: planton.helmrunner.v1.ChartRef
-	(*RepositoryCredentials)(nil),   // 7: planton.helmrunner.v1.RepositoryCredentials
-	(*BasicAuth)(nil),               // 8: planton.helmrunner.v1.BasicAuth
-	(*ReleaseState)(nil),            // 9: planton.helmrunner.v1.ReleaseState
-	(*TestState)(nil),               // 10: planton.helmrunner.v1.TestState
-	(*ReleaseWrite)(nil),            // 11: planton.helmrunner.v1.ReleaseWrite
-	(*Outcome)(nil),                 // 12: planton.helmrunner.v1.Outcome
-	(*GetReleaseStateRequest)(nil),  // 13: planton.helmrunner.v1.GetReleaseStateRequest
-	(*GetReleaseStateResponse)(nil), // 14: planton.helmrunner.v1.GetReleaseStateResponse
-	(*ReleaseRevision)(nil),         // 15: planton.helmrunner.v1.ReleaseRevision
-	(*InstallRequest)(nil),          // 16: planton.helmrunner.v1.InstallRequest
-	(*InstallResponse)(nil),         // 17: planton.helmrunner.v1.InstallResponse
-	(*UpgradeRequest)(nil),          // 18: planton.helmrunner.v1.UpgradeRequest
-	(*UpgradeResponse)(nil),         // 19: planton.helmrunner.v1.UpgradeResponse
-	(*RollbackRequest)(nil),         // 20: planton.helmrunner.v1.RollbackRequest
-	(*RollbackResponse)(nil),        // 21: planton.helmrunner.v1.RollbackResponse
-	(*UninstallRequest)(nil),        // 22: planton.helmrunner.v1.UninstallRequest
-	(*UninstallResponse)(nil),       // 23: planton.helmrunner.v1.UninstallResponse
-	(*TestRequest)(nil),             // 24: planton.helmrunner.v1.TestRequest
-	(*TestResponse)(nil),            // 25: planton.helmrunner.v1.TestResponse
-	(*TestHookResult)(nil),          // 26: planton.helmrunner.v1.TestHookResult
-	(*UnlockRequest)(nil),           // 27: planton.helmrunner.v1.UnlockRequest
-	(*UnlockResponse)(nil),          // 28: planton.helmrunner.v1.UnlockResponse
-	(*DiffRequest)(nil),             // 29: planton.helmrunner.v1.DiffRequest
-	(*DiffResponse)(nil),            // 30: planton.helmrunner.v1.DiffResponse
-	(*DetectDriftRequest)(nil),      // 31: planton.helmrunner.v1.DetectDriftRequest
-	(*DetectDriftResponse)(nil),     // 32: planton.helmrunner.v1.DetectDriftResponse
-	(*CorrectDriftRequest)(nil),     // 33: planton.helmrunner.v1.CorrectDriftRequest
-	(*CorrectDriftResponse)(nil),    // 34: planton.helmrunner.v1.CorrectDriftResponse
-	(*CorrectedObject)(nil),         // 35: planton.helmrunner.v1.CorrectedObject
-	(*IgnoreRule)(nil),              // 36: planton.helmrunner.v1.IgnoreRule
-	(*ObjectSelector)(nil),          // 37: planton.helmrunner.v1.ObjectSelector
-	(*ObjectDiff)(nil),              // 38: planton.helmrunner.v1.ObjectDiff
-	(*FieldDiff)(nil),               // 39: planton.helmrunner.v1.FieldDiff
-	(*timestamppb.Timestamp)(nil),   // 40: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),         // 41: google.protobuf.Struct
-	(*durationpb.Duration)(nil),     // 42: google.protobuf.Duration
+	(*ReleaseOwner)(nil),            // 6: planton.helmrunner.v1.ReleaseOwner
+	(*ChartRef)(nil),                // 7: planton.helmrunner.v1.ChartRef
+	(*RepositoryCredentials)(nil),   // 8: planton.helmrunner.v1.RepositoryCredentials
+	(*BasicAuth)(nil),               // 9: planton.helmrunner.v1.BasicAuth
+	(*ReleaseState)(nil),            // 10: planton.helmrunner.v1.ReleaseState
+	(*TestState)(nil),               // 11: planton.helmrunner.v1.TestState
+	(*ReleaseWrite)(nil),            // 12: planton.helmrunner.v1.ReleaseWrite
+	(*Outcome)(nil),                 // 13: planton.helmrunner.v1.Outcome
+	(*GetReleaseStateRequest)(nil),  // 14: planton.helmrunner.v1.GetReleaseStateRequest
+	(*GetReleaseStateResponse)(nil), // 15: planton.helmrunner.v1.GetReleaseStateResponse
+	(*ReleaseRevision)(nil),         // 16: planton.helmrunner.v1.ReleaseRevision
+	(*InstallRequest)(nil),          // 17: planton.helmrunner.v1.InstallRequest
+	(*InstallResponse)(nil),         // 18: planton.helmrunner.v1.InstallResponse
+	(*UpgradeRequest)(nil),          // 19: planton.helmrunner.v1.UpgradeRequest
+	(*UpgradeResponse)(nil),         // 20: planton.helmrunner.v1.UpgradeResponse
+	(*RollbackRequest)(nil),         // 21: planton.helmrunner.v1.RollbackRequest
+	(*RollbackResponse)(nil),        // 22: planton.helmrunner.v1.RollbackResponse
+	(*UninstallRequest)(nil),        // 23: planton.helmrunner.v1.UninstallRequest
+	(*UninstallResponse)(nil),       // 24: planton.helmrunner.v1.UninstallResponse
+	(*TestRequest)(nil),             // 25: planton.helmrunner.v1.TestRequest
+	(*TestResponse)(nil),            // 26: planton.helmrunner.v1.TestResponse
+	(*TestHookResult)(nil),          // 27: planton.helmrunner.v1.TestHookResult
+	(*UnlockRequest)(nil),           // 28: planton.helmrunner.v1.UnlockRequest
+	(*UnlockResponse)(nil),          // 29: planton.helmrunner.v1.UnlockResponse
+	(*DiffRequest)(nil),             // 30: planton.helmrunner.v1.DiffRequest
+	(*DiffResponse)(nil),            // 31: planton.helmrunner.v1.DiffResponse
+	(*DetectDriftRequest)(nil),      // 32: planton.helmrunner.v1.DetectDriftRequest
+	(*DetectDriftResponse)(nil),     // 33: planton.helmrunner.v1.DetectDriftResponse
+	(*CorrectDriftRequest)(nil),     // 34: planton.helmrunner.v1.CorrectDriftRequest
+	(*CorrectDriftResponse)(nil),    // 35: planton.helmrunner.v1.CorrectDriftResponse
+	(*CorrectedObject)(nil),         // 36: planton.helmrunner.v1.CorrectedObject
+	(*IgnoreRule)(nil),              // 37: planton.helmrunner.v1.IgnoreRule
+	(*ObjectSelector)(nil),          // 38: planton.helmrunner.v1.ObjectSelector
+	(*ObjectDiff)(nil),              // 39: planton.helmrunner.v1.ObjectDiff
+	(*FieldDiff)(nil),               // 40: planton.helmrunner.v1.FieldDiff
+	(*timestamppb.Timestamp)(nil),   // 41: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),         // 42: google.protobuf.Struct
+	(*durationpb.Duration)(nil),     // 43: google.protobuf.Duration
 }
 var file_planton_helmrunner_v1_runner_proto_depIdxs = []int32{
-	7,  // 0: planton.helmrunner.v1.ChartRef.credentials:type_name -> planton.helmrunner.v1.RepositoryCredentials
-	8,  // 1: planton.helmrunner.v1.RepositoryCredentials.basic_auth:type_name -> planton.helmrunner.v1.BasicAuth
-	0,  // 2: planton.helmrunner.v1.ReleaseState.status:type_name -> planton.helmrunner.v1.ReleaseStatus
-	40, // 3: planton.helmrunner.v1.ReleaseState.first_deployed_time:type_name -> google.protobuf.Timestamp
-	40, // 4: planton.helmrunner.v1.ReleaseState.last_deployed_time:type_name -> google.protobuf.Timestamp
-	10, // 5: planton.helmrunner.v1.ReleaseState.tests:type_name -> planton.helmrunner.v1.TestState
-	40, // 6: planton.helmrunner.v1.TestState.completed_time:type_name -> google.protobuf.Timestamp
-	1,  // 7: planton.helmrunner.v1.ReleaseWrite.action:type_name -> planton.helmrunner.v1.WriteAction
-	0,  // 8: planton.helmrunner.v1.ReleaseWrite.status:type_name -> planton.helmrunner.v1.ReleaseStatus
-	40, // 9: planton.helmrunner.v1.ReleaseWrite.write_time:type_name -> google.protobuf.Timestamp
-	4,  // 10: planton.helmrunner.v1.Outcome.failure_reason:type_name -> planton.helmrunner.v1.ErrorReason
-	5,  // 11: planton.helmrunner.v1.GetReleaseStateRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	9,  // 12: planton.helmrunner.v1.GetReleaseStateResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
-	15, // 13: planton.helmrunner.v1.GetReleaseStateResponse.history:type_name -> planton.helmrunner.v1.ReleaseRevision
-	0,  // 14: planton.helmrunner.v1.ReleaseRevision.status:type_name -> planton.helmrunner.v1.ReleaseStatus
-	40, // 15: planton.helmrunner.v1.ReleaseRevision.deployed_time:type_name -> google.protobuf.Timestamp
-	10, // 16: planton.helmrunner.v1.ReleaseRevision.tests:type_name -> planton.helmrunner.v1.TestState
-	5,  // 17: planton.helmrunner.v1.InstallRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	6,  // 18: planton.helmrunner.v1.InstallRequest.chart:type_name -> planton.helmrunner.v1.ChartRef
-	41, // 19: planton.helmrunner.v1.InstallRequest.values:type_name -> google.protobuf.Struct
-	42, // 20: planton.helmrunner.v1.InstallRequest.timeout:type_name -> google.protobuf.Duration
-	12, // 21: planton.helmrunner.v1.InstallResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
-	11, // 22: planton.helmrunner.v1.InstallResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
-	9,  // 23: planton.helmrunner.v1.InstallResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
-	5,  // 24: planton.helmrunner.v1.UpgradeRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	6,  // 25: planton.helmrunner.v1.UpgradeRequest.chart:type_name -> planton.helmrunner.v1.ChartRef
-	41, // 26: planton.helmrunner.v1.UpgradeRequest.values:type_name -> google.protobuf.Struct
-	42, // 27: planton.helmrunner.v1.UpgradeRequest.timeout:type_name -> google.protobuf.Duration
-	12, // 28: planton.helmrunner.v1.UpgradeResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
-	11, // 29: planton.helmrunner.v1.UpgradeResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
-	9,  // 30: planton.helmrunner.v1.UpgradeResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
-	5,  // 31: planton.helmrunner.v1.RollbackRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	42, // 32: planton.helmrunner.v1.RollbackRequest.timeout:type_name -> google.protobuf.Duration
-	12, // 33: planton.helmrunner.v1.RollbackResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
-	11, // 34: planton.helmrunner.v1.RollbackResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
-	9,  // 35: planton.helmrunner.v1.RollbackResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
-	5,  // 36: planton.helmrunner.v1.UninstallRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	42, // 37: planton.helmrunner.v1.UninstallRequest.timeout:type_name -> google.protobuf.Duration
-	12, // 38: planton.helmrunner.v1.UninstallResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
-	11, // 39: planton.helmrunner.v1.UninstallResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
-	9,  // 40: planton.helmrunner.v1.UninstallResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
-	5,  // 41: planton.helmrunner.v1.TestRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	42, // 42: planton.helmrunner.v1.TestRequest.timeout:type_name -> google.protobuf.Duration
-	12, // 43: planton.helmrunner.v1.TestResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
-	11, // 44: planton.helmrunner.v1.TestResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
-	26, // 45: planton.helmrunner.v1.TestResponse.results:type_name -> planton.helmrunner.v1.TestHookResult
-	2,  // 46: planton.helmrunner.v1.TestHookResult.phase:type_name -> planton.helmrunner.v1.TestPhase
-	40, // 47: planton.helmrunner.v1.TestHookResult.started_time:type_name -> google.protobuf.Timestamp
-	40, // 48: planton.helmrunner.v1.TestHookResult.completed_time:type_name -> google.protobuf.Timestamp
-	5,  // 49: planton.helmrunner.v1.UnlockRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	12, // 50: planton.helmrunner.v1.UnlockResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
-	11, // 51: planton.helmrunner.v1.UnlockResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
-	9,  // 52: planton.helmrunner.v1.UnlockResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
-	5,  // 53: planton.helmrunner.v1.DiffRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	6,  // 54: planton.helmrunner.v1.DiffRequest.chart:type_name -> planton.helmrunner.v1.ChartRef
-	41, // 55: planton.helmrunner.v1.DiffRequest.values:type_name -> google.protobuf.Struct
-	42, // 56: planton.helmrunner.v1.DiffRequest.timeout:type_name -> google.protobuf.Duration
-	38, // 57: planton.helmrunner.v1.DiffResponse.objects:type_name -> planton.helmrunner.v1.ObjectDiff
-	5,  // 58: planton.helmrunner.v1.DetectDriftRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	36, // 59: planton.helmrunner.v1.DetectDriftRequest.ignore:type_name -> planton.helmrunner.v1.IgnoreRule
-	42, // 60: planton.helmrunner.v1.DetectDriftRequest.timeout:type_name -> google.protobuf.Duration
-	38, // 61: planton.helmrunner.v1.DetectDriftResponse.objects:type_name -> planton.helmrunner.v1.ObjectDiff
-	5,  // 62: planton.helmrunner.v1.CorrectDriftRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
-	36, // 63: planton.helmrunner.v1.CorrectDriftRequest.ignore:type_name -> planton.helmrunner.v1.IgnoreRule
-	42, // 64: planton.helmrunner.v1.CorrectDriftRequest.timeout:type_name -> google.protobuf.Duration
-	12, // 65: planton.helmrunner.v1.CorrectDriftResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
-	11, // 66: planton.helmrunner.v1.CorrectDriftResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
-	35, // 67: planton.helmrunner.v1.CorrectDriftResponse.objects:type_name -> planton.helmrunner.v1.CorrectedObject
-	38, // 68: planton.helmrunner.v1.CorrectedObject.drift:type_name -> planton.helmrunner.v1.ObjectDiff
-	37, // 69: planton.helmrunner.v1.IgnoreRule.target:type_name -> planton.helmrunner.v1.ObjectSelector
-	3,  // 70: planton.helmrunner.v1.ObjectDiff.change:type_name -> planton.helmrunner.v1.ChangeType
-	39, // 71: planton.helmrunner.v1.ObjectDiff.fields:type_name -> planton.helmrunner.v1.FieldDiff
-	13, // 72: planton.helmrunner.v1.HelmRunnerService.GetReleaseState:input_type -> planton.helmrunner.v1.GetReleaseStateRequest
-	16, // 73: planton.helmrunner.v1.HelmRunnerService.Install:input_type -> planton.helmrunner.v1.InstallRequest
-	18, // 74: planton.helmrunner.v1.HelmRunnerService.Upgrade:input_type -> planton.helmrunner.v1.UpgradeRequest
-	20, // 75: planton.helmrunner.v1.HelmRunnerService.Rollback:input_type -> planton.helmrunner.v1.RollbackRequest
-	22, // 76: planton.helmrunner.v1.HelmRunnerService.Uninstall:input_type -> planton.helmrunner.v1.UninstallRequest
-	24, // 77: planton.helmrunner.v1.HelmRunnerService.Test:input_type -> planton.helmrunner.v1.TestRequest
-	27, // 78: planton.helmrunner.v1.HelmRunnerService.Unlock:input_type -> planton.helmrunner.v1.UnlockRequest
-	29, // 79: planton.helmrunner.v1.HelmRunnerService.Diff:input_type -> planton.helmrunner.v1.DiffRequest
-	31, // 80: planton.helmrunner.v1.HelmRunnerService.DetectDrift:input_type -> planton.helmrunner.v1.DetectDriftRequest
-	33, // 81: planton.helmrunner.v1.HelmRunnerService.CorrectDrift:input_type -> planton.helmrunner.v1.CorrectDriftRequest
-	14, // 82: planton.helmrunner.v1.HelmRunnerService.GetReleaseState:output_type -> planton.helmrunner.v1.GetReleaseStateResponse
-	17, // 83: planton.helmrunner.v1.HelmRunnerService.Install:output_type -> planton.helmrunner.v1.InstallResponse
-	19, // 84: planton.helmrunner.v1.HelmRunnerService.Upgrade:output_type -> planton.helmrunner.v1.UpgradeResponse
-	21, // 85: planton.helmrunner.v1.HelmRunnerService.Rollback:output_type -> planton.helmrunner.v1.RollbackResponse
-	23, // 86: planton.helmrunner.v1.HelmRunnerService.Uninstall:output_type -> planton.helmrunner.v1.UninstallResponse
-	25, // 87: planton.helmrunner.v1.HelmRunnerService.Test:output_type -> planton.helmrunner.v1.TestResponse
-	28, // 88: planton.helmrunner.v1.HelmRunnerService.Unlock:output_type -> planton.helmrunner.v1.UnlockResponse
-	30, // 89: planton.helmrunner.v1.HelmRunnerService.Diff:output_type -> planton.helmrunner.v1.DiffResponse
-	32, // 90: planton.helmrunner.v1.HelmRunnerService.DetectDrift:output_type -> planton.helmrunner.v1.DetectDriftResponse
-	34, // 91: planton.helmrunner.v1.HelmRunnerService.CorrectDrift:output_type -> planton.helmrunner.v1.CorrectDriftResponse
-	82, // [82:92] is the sub-list for method output_type
-	72, // [72:82] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	6,  // 0: planton.helmrunner.v1.ReleaseRef.owner:type_name -> planton.helmrunner.v1.ReleaseOwner
+	8,  // 1: planton.helmrunner.v1.ChartRef.credentials:type_name -> planton.helmrunner.v1.RepositoryCredentials
+	9,  // 2: planton.helmrunner.v1.RepositoryCredentials.basic_auth:type_name -> planton.helmrunner.v1.BasicAuth
+	0,  // 3: planton.helmrunner.v1.ReleaseState.status:type_name -> planton.helmrunner.v1.ReleaseStatus
+	41, // 4: planton.helmrunner.v1.ReleaseState.first_deployed_time:type_name -> google.protobuf.Timestamp
+	41, // 5: planton.helmrunner.v1.ReleaseState.last_deployed_time:type_name -> google.protobuf.Timestamp
+	11, // 6: planton.helmrunner.v1.ReleaseState.tests:type_name -> planton.helmrunner.v1.TestState
+	6,  // 7: planton.helmrunner.v1.ReleaseState.owner:type_name -> planton.helmrunner.v1.ReleaseOwner
+	41, // 8: planton.helmrunner.v1.TestState.completed_time:type_name -> google.protobuf.Timestamp
+	1,  // 9: planton.helmrunner.v1.ReleaseWrite.action:type_name -> planton.helmrunner.v1.WriteAction
+	0,  // 10: planton.helmrunner.v1.ReleaseWrite.status:type_name -> planton.helmrunner.v1.ReleaseStatus
+	41, // 11: planton.helmrunner.v1.ReleaseWrite.write_time:type_name -> google.protobuf.Timestamp
+	4,  // 12: planton.helmrunner.v1.Outcome.failure_reason:type_name -> planton.helmrunner.v1.ErrorReason
+	5,  // 13: planton.helmrunner.v1.GetReleaseStateRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	10, // 14: planton.helmrunner.v1.GetReleaseStateResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
+	16, // 15: planton.helmrunner.v1.GetReleaseStateResponse.history:type_name -> planton.helmrunner.v1.ReleaseRevision
+	0,  // 16: planton.helmrunner.v1.ReleaseRevision.status:type_name -> planton.helmrunner.v1.ReleaseStatus
+	41, // 17: planton.helmrunner.v1.ReleaseRevision.deployed_time:type_name -> google.protobuf.Timestamp
+	11, // 18: planton.helmrunner.v1.ReleaseRevision.tests:type_name -> planton.helmrunner.v1.TestState
+	5,  // 19: planton.helmrunner.v1.InstallRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	7,  // 20: planton.helmrunner.v1.InstallRequest.chart:type_name -> planton.helmrunner.v1.ChartRef
+	42, // 21: planton.helmrunner.v1.InstallRequest.values:type_name -> google.protobuf.Struct
+	43, // 22: planton.helmrunner.v1.InstallRequest.timeout:type_name -> google.protobuf.Duration
+	13, // 23: planton.helmrunner.v1.InstallResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
+	12, // 24: planton.helmrunner.v1.InstallResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
+	10, // 25: planton.helmrunner.v1.InstallResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
+	5,  // 26: planton.helmrunner.v1.UpgradeRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	7,  // 27: planton.helmrunner.v1.UpgradeRequest.chart:type_name -> planton.helmrunner.v1.ChartRef
+	42, // 28: planton.helmrunner.v1.UpgradeRequest.values:type_name -> google.protobuf.Struct
+	43, // 29: planton.helmrunner.v1.UpgradeRequest.timeout:type_name -> google.protobuf.Duration
+	13, // 30: planton.helmrunner.v1.UpgradeResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
+	12, // 31: planton.helmrunner.v1.UpgradeResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
+	10, // 32: planton.helmrunner.v1.UpgradeResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
+	5,  // 33: planton.helmrunner.v1.RollbackRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	43, // 34: planton.helmrunner.v1.RollbackRequest.timeout:type_name -> google.protobuf.Duration
+	13, // 35: planton.helmrunner.v1.RollbackResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
+	12, // 36: planton.helmrunner.v1.RollbackResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
+	10, // 37: planton.helmrunner.v1.RollbackResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
+	5,  // 38: planton.helmrunner.v1.UninstallRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	43, // 39: planton.helmrunner.v1.UninstallRequest.timeout:type_name -> google.protobuf.Duration
+	13, // 40: planton.helmrunner.v1.UninstallResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
+	12, // 41: planton.helmrunner.v1.UninstallResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
+	10, // 42: planton.helmrunner.v1.UninstallResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
+	5,  // 43: planton.helmrunner.v1.TestRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	43, // 44: planton.helmrunner.v1.TestRequest.timeout:type_name -> google.protobuf.Duration
+	13, // 45: planton.helmrunner.v1.TestResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
+	12, // 46: planton.helmrunner.v1.TestResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
+	27, // 47: planton.helmrunner.v1.TestResponse.results:type_name -> planton.helmrunner.v1.TestHookResult
+	2,  // 48: planton.helmrunner.v1.TestHookResult.phase:type_name -> planton.helmrunner.v1.TestPhase
+	41, // 49: planton.helmrunner.v1.TestHookResult.started_time:type_name -> google.protobuf.Timestamp
+	41, // 50: planton.helmrunner.v1.TestHookResult.completed_time:type_name -> google.protobuf.Timestamp
+	5,  // 51: planton.helmrunner.v1.UnlockRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	13, // 52: planton.helmrunner.v1.UnlockResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
+	12, // 53: planton.helmrunner.v1.UnlockResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
+	10, // 54: planton.helmrunner.v1.UnlockResponse.state:type_name -> planton.helmrunner.v1.ReleaseState
+	5,  // 55: planton.helmrunner.v1.DiffRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	7,  // 56: planton.helmrunner.v1.DiffRequest.chart:type_name -> planton.helmrunner.v1.ChartRef
+	42, // 57: planton.helmrunner.v1.DiffRequest.values:type_name -> google.protobuf.Struct
+	43, // 58: planton.helmrunner.v1.DiffRequest.timeout:type_name -> google.protobuf.Duration
+	39, // 59: planton.helmrunner.v1.DiffResponse.objects:type_name -> planton.helmrunner.v1.ObjectDiff
+	5,  // 60: planton.helmrunner.v1.DetectDriftRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	37, // 61: planton.helmrunner.v1.DetectDriftRequest.ignore:type_name -> planton.helmrunner.v1.IgnoreRule
+	43, // 62: planton.helmrunner.v1.DetectDriftRequest.timeout:type_name -> google.protobuf.Duration
+	39, // 63: planton.helmrunner.v1.DetectDriftResponse.objects:type_name -> planton.helmrunner.v1.ObjectDiff
+	5,  // 64: planton.helmrunner.v1.CorrectDriftRequest.release:type_name -> planton.helmrunner.v1.ReleaseRef
+	37, // 65: planton.helmrunner.v1.CorrectDriftRequest.ignore:type_name -> planton.helmrunner.v1.IgnoreRule
+	43, // 66: planton.helmrunner.v1.CorrectDriftRequest.timeout:type_name -> google.protobuf.Duration
+	13, // 67: planton.helmrunner.v1.CorrectDriftResponse.outcome:type_name -> planton.helmrunner.v1.Outcome
+	12, // 68: planton.helmrunner.v1.CorrectDriftResponse.writes:type_name -> planton.helmrunner.v1.ReleaseWrite
+	36, // 69: planton.helmrunner.v1.CorrectDriftResponse.objects:type_name -> planton.helmrunner.v1.CorrectedObject
+	39, // 70: planton.helmrunner.v1.CorrectedObject.drift:type_name -> planton.helmrunner.v1.ObjectDiff
+	38, // 71: planton.helmrunner.v1.IgnoreRule.target:type_name -> planton.helmrunner.v1.ObjectSelector
+	3,  // 72: planton.helmrunner.v1.ObjectDiff.change:type_name -> planton.helmrunner.v1.ChangeType
+	40, // 73: planton.helmrunner.v1.ObjectDiff.fields:type_name -> planton.helmrunner.v1.FieldDiff
+	14, // 74: planton.helmrunner.v1.HelmRunnerService.GetReleaseState:input_type -> planton.helmrunner.v1.GetReleaseStateRequest
+	17, // 75: planton.helmrunner.v1.HelmRunnerService.Install:input_type -> planton.helmrunner.v1.InstallRequest
+	19, // 76: planton.helmrunner.v1.HelmRunnerService.Upgrade:input_type -> planton.helmrunner.v1.UpgradeRequest
+	21, // 77: planton.helmrunner.v1.HelmRunnerService.Rollback:input_type -> planton.helmrunner.v1.RollbackRequest
+	23, // 78: planton.helmrunner.v1.HelmRunnerService.Uninstall:input_type -> planton.helmrunner.v1.UninstallRequest
+	25, // 79: planton.helmrunner.v1.HelmRunnerService.Test:input_type -> planton.helmrunner.v1.TestRequest
+	28, // 80: planton.helmrunner.v1.HelmRunnerService.Unlock:input_type -> planton.helmrunner.v1.UnlockRequest
+	30, // 81: planton.helmrunner.v1.HelmRunnerService.Diff:input_type -> planton.helmrunner.v1.DiffRequest
+	32, // 82: planton.helmrunner.v1.HelmRunnerService.DetectDrift:input_type -> planton.helmrunner.v1.DetectDriftRequest
+	34, // 83: planton.helmrunner.v1.HelmRunnerService.CorrectDrift:input_type -> planton.helmrunner.v1.CorrectDriftRequest
+	15, // 84: planton.helmrunner.v1.HelmRunnerService.GetReleaseState:output_type -> planton.helmrunner.v1.GetReleaseStateResponse
+	18, // 85: planton.helmrunner.v1.HelmRunnerService.Install:output_type -> planton.helmrunner.v1.InstallResponse
+	20, // 86: planton.helmrunner.v1.HelmRunnerService.Upgrade:output_type -> planton.helmrunner.v1.UpgradeResponse
+	22, // 87: planton.helmrunner.v1.HelmRunnerService.Rollback:output_type -> planton.helmrunner.v1.RollbackResponse
+	24, // 88: planton.helmrunner.v1.HelmRunnerService.Uninstall:output_type -> planton.helmrunner.v1.UninstallResponse
+	26, // 89: planton.helmrunner.v1.HelmRunnerService.Test:output_type -> planton.helmrunner.v1.TestResponse
+	29, // 90: planton.helmrunner.v1.HelmRunnerService.Unlock:output_type -> planton.helmrunner.v1.UnlockResponse
+	31, // 91: planton.helmrunner.v1.HelmRunnerService.Diff:output_type -> planton.helmrunner.v1.DiffResponse
+	33, // 92: planton.helmrunner.v1.HelmRunnerService.DetectDrift:output_type -> planton.helmrunner.v1.DetectDriftResponse
+	35, // 93: planton.helmrunner.v1.HelmRunnerService.CorrectDrift:output_type -> planton.helmrunner.v1.CorrectDriftResponse
+	84, // [84:94] is the sub-list for method output_type
+	74, // [74:84] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_planton_helmrunner_v1_runner_proto_init() }
@@ -3705,20 +3830,20 @@ func file_planton_helmrunner_v1_runner_proto_init() {
 	if File_planton_helmrunner_v1_runner_proto != nil {
 		return
 	}
-	file_planton_helmrunner_v1_runner_proto_msgTypes[2].OneofWrappers = []any{
+	file_planton_helmrunner_v1_runner_proto_msgTypes[3].OneofWrappers = []any{
 		(*RepositoryCredentials_BasicAuth)(nil),
 		(*RepositoryCredentials_DockerConfigJson)(nil),
 	}
-	file_planton_helmrunner_v1_runner_proto_msgTypes[11].OneofWrappers = []any{}
-	file_planton_helmrunner_v1_runner_proto_msgTypes[13].OneofWrappers = []any{}
-	file_planton_helmrunner_v1_runner_proto_msgTypes[15].OneofWrappers = []any{}
+	file_planton_helmrunner_v1_runner_proto_msgTypes[12].OneofWrappers = []any{}
+	file_planton_helmrunner_v1_runner_proto_msgTypes[14].OneofWrappers = []any{}
+	file_planton_helmrunner_v1_runner_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_planton_helmrunner_v1_runner_proto_rawDesc), len(file_planton_helmrunner_v1_runner_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

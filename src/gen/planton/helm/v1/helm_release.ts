@@ -604,6 +604,24 @@ export interface HelmReleaseStatus {
    * release.
    */
   lastAttemptedConfigDigest: string;
+  /**
+   * Releases this HelmRelease installed under an earlier `releaseName` or `targetNamespace`
+   * that are still installed. The controller uninstalls each one once the release the spec
+   * names now is Ready (and when the HelmRelease is deleted with `deletionPolicy: Delete`), then
+   * removes it from this list.
+   */
+  previousReleases: PreviousRelease[];
+}
+
+/**
+ * PreviousRelease names a Helm release a HelmRelease installed under an earlier name or
+ * namespace.
+ */
+export interface PreviousRelease {
+  /** Helm release name. */
+  name: string;
+  /** Namespace the release is installed in. */
+  namespace: string;
 }
 
 /**
@@ -2033,6 +2051,7 @@ function createBaseHelmReleaseStatus(): HelmReleaseStatus {
     drift: undefined,
     lastHandledReconcileTime: undefined,
     lastAttemptedConfigDigest: "",
+    previousReleases: [],
   };
 }
 
@@ -2076,6 +2095,9 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
     }
     if (message.lastAttemptedConfigDigest !== "") {
       writer.uint32(106).string(message.lastAttemptedConfigDigest);
+    }
+    for (const v of message.previousReleases) {
+      PreviousRelease.encode(v!, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -2197,6 +2219,14 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
             message.lastAttemptedConfigDigest = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.previousReleases.push(PreviousRelease.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2260,6 +2290,11 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
         : isSet(object.last_attempted_config_digest)
         ? globalThis.String(object.last_attempted_config_digest)
         : "",
+      previousReleases: globalThis.Array.isArray(object?.previousReleases)
+        ? object.previousReleases.map((e: any) => PreviousRelease.fromJSON(e))
+        : globalThis.Array.isArray(object?.previous_releases)
+        ? object.previous_releases.map((e: any) => PreviousRelease.fromJSON(e))
+        : [],
     };
   },
 
@@ -2304,6 +2339,9 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
     if (message.lastAttemptedConfigDigest !== "") {
       obj.lastAttemptedConfigDigest = message.lastAttemptedConfigDigest;
     }
+    if (message.previousReleases?.length) {
+      obj.previousReleases = message.previousReleases.map((e) => PreviousRelease.toJSON(e));
+    }
     return obj;
   },
 
@@ -2329,6 +2367,92 @@ export const HelmReleaseStatus: MessageFns<HelmReleaseStatus> = {
       : undefined;
     message.lastHandledReconcileTime = object.lastHandledReconcileTime ?? undefined;
     message.lastAttemptedConfigDigest = object.lastAttemptedConfigDigest ?? "";
+    message.previousReleases = object.previousReleases?.map((e) => PreviousRelease.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePreviousRelease(): PreviousRelease {
+  return { name: "", namespace: "" };
+}
+
+export const PreviousRelease: MessageFns<PreviousRelease> = {
+  encode(message: PreviousRelease, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviousRelease {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreviousRelease();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreviousRelease {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+    };
+  },
+
+  toJSON(message: PreviousRelease): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PreviousRelease>, I>>(base?: I): PreviousRelease {
+    return PreviousRelease.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PreviousRelease>, I>>(object: I): PreviousRelease {
+    const message = createBasePreviousRelease();
+    message.name = object.name ?? "";
+    message.namespace = object.namespace ?? "";
     return message;
   },
 };

@@ -453,6 +453,18 @@ export const ErrorReason = {
    * latest or not pending). FAILED_PRECONDITION; read the state again before deciding.
    */
   PRECONDITION_FAILED: 26,
+  /**
+   * RELEASE_OWNED_BY_OTHER - The release records another HelmRelease as its owner (ReleaseRef.owner).
+   * FAILED_PRECONDITION; not retryable: nothing is written while another HelmRelease owns it.
+   */
+  RELEASE_OWNED_BY_OTHER: 27,
+  /**
+   * RENDER_LIMIT_EXCEEDED - Rendering the chart's templates exceeded the runner's limits: its time (the operation's
+   * timeout, at most the runner's render time limit), its memory or the size of its output.
+   * Rendering runs in a separate process, so only this release's operation fails.
+   * FAILED_PRECONDITION; not retryable until the values or the chart change.
+   */
+  RENDER_LIMIT_EXCEEDED: 28,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -486,6 +498,8 @@ export namespace ErrorReason {
   export type CANCELLED = typeof ErrorReason.CANCELLED;
   export type INTERNAL = typeof ErrorReason.INTERNAL;
   export type PRECONDITION_FAILED = typeof ErrorReason.PRECONDITION_FAILED;
+  export type RELEASE_OWNED_BY_OTHER = typeof ErrorReason.RELEASE_OWNED_BY_OTHER;
+  export type RENDER_LIMIT_EXCEEDED = typeof ErrorReason.RENDER_LIMIT_EXCEEDED;
   export type UNRECOGNIZED = typeof ErrorReason.UNRECOGNIZED;
 }
 
@@ -572,6 +586,12 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 26:
     case "ERROR_REASON_PRECONDITION_FAILED":
       return ErrorReason.PRECONDITION_FAILED;
+    case 27:
+    case "ERROR_REASON_RELEASE_OWNED_BY_OTHER":
+      return ErrorReason.RELEASE_OWNED_BY_OTHER;
+    case 28:
+    case "ERROR_REASON_RENDER_LIMIT_EXCEEDED":
+      return ErrorReason.RENDER_LIMIT_EXCEEDED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -635,6 +655,10 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_INTERNAL";
     case ErrorReason.PRECONDITION_FAILED:
       return "ERROR_REASON_PRECONDITION_FAILED";
+    case ErrorReason.RELEASE_OWNED_BY_OTHER:
+      return "ERROR_REASON_RELEASE_OWNED_BY_OTHER";
+    case ErrorReason.RENDER_LIMIT_EXCEEDED:
+      return "ERROR_REASON_RENDER_LIMIT_EXCEEDED";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -657,6 +681,37 @@ export interface ReleaseRef {
    * release's). Default: `namespace`.
    */
   serviceAccountNamespace: string;
+  /**
+   * The HelmRelease on whose behalf the call is made. When set, Install and Upgrade record it on
+   * the revision they write (release labels), and every call that writes (Install, Upgrade,
+   * Rollback, Uninstall, Test, Unlock, CorrectDrift) fails with RELEASE_OWNED_BY_OTHER, writing
+   * nothing, when the release records another owner. A release that records no owner (installed
+   * with the Helm CLI) is not refused: upgrading it records this owner (adoption). Unset: no
+   * check and nothing recorded.
+   */
+  owner?:
+    | ReleaseOwner
+    | undefined;
+  /**
+   * Strings that must not appear in anything the runner logs or returns in a message (error
+   * texts, outcomes, drift reports): the values that came from Secrets, which Helm and
+   * Kubernetes may quote in their errors. Each occurrence is replaced by `[REDACTED]`. Empty
+   * strings are ignored.
+   */
+  redact: string[];
+}
+
+/** ReleaseOwner names the HelmRelease that owns a Helm release. */
+export interface ReleaseOwner {
+  /** Namespace of the HelmRelease. Required when the owner is set. */
+  namespace: string;
+  /**
+   * Name of the HelmRelease. Required when the owner is set. Names longer than 63 characters
+   * are not recorded (a label value cannot hold them): the UID identifies the owner.
+   */
+  name: string;
+  /** UID of the HelmRelease: what ownership is decided by. Required when the owner is set. */
+  uid: string;
 }
 
 /**
@@ -767,7 +822,14 @@ export interface ReleaseState {
    */
   description: string;
   /** The chart's tests for the latest revision. */
-  tests?: TestState | undefined;
+  tests?:
+    | TestState
+    | undefined;
+  /**
+   * The HelmRelease the latest revision records as its owner; unset when it records none
+   * (installed by the Helm CLI, or by a controller version that did not record owners).
+   */
+  owner?: ReleaseOwner | undefined;
 }
 
 /** TestState says whether the chart's tests ran for a revision and how they ended. */
@@ -1269,7 +1331,7 @@ export interface FieldDiff {
 }
 
 function createBaseReleaseRef(): ReleaseRef {
-  return { name: "", namespace: "", serviceAccountName: "", serviceAccountNamespace: "" };
+  return { name: "", namespace: "", serviceAccountName: "", serviceAccountNamespace: "", owner: undefined, redact: [] };
 }
 
 export const ReleaseRef: MessageFns<ReleaseRef> = {
@@ -1285,6 +1347,12 @@ export const ReleaseRef: MessageFns<ReleaseRef> = {
     }
     if (message.serviceAccountNamespace !== "") {
       writer.uint32(34).string(message.serviceAccountNamespace);
+    }
+    if (message.owner !== undefined) {
+      ReleaseOwner.encode(message.owner, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.redact) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -1334,6 +1402,22 @@ export const ReleaseRef: MessageFns<ReleaseRef> = {
             message.serviceAccountNamespace = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.owner = ReleaseOwner.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.redact.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1360,6 +1444,8 @@ export const ReleaseRef: MessageFns<ReleaseRef> = {
         : isSet(object.service_account_namespace)
         ? globalThis.String(object.service_account_namespace)
         : "",
+      owner: isSet(object.owner) ? ReleaseOwner.fromJSON(object.owner) : undefined,
+      redact: globalThis.Array.isArray(object?.redact) ? object.redact.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1377,6 +1463,12 @@ export const ReleaseRef: MessageFns<ReleaseRef> = {
     if (message.serviceAccountNamespace !== "") {
       obj.serviceAccountNamespace = message.serviceAccountNamespace;
     }
+    if (message.owner !== undefined) {
+      obj.owner = ReleaseOwner.toJSON(message.owner);
+    }
+    if (message.redact?.length) {
+      obj.redact = message.redact;
+    }
     return obj;
   },
 
@@ -1389,6 +1481,111 @@ export const ReleaseRef: MessageFns<ReleaseRef> = {
     message.namespace = object.namespace ?? "";
     message.serviceAccountName = object.serviceAccountName ?? "";
     message.serviceAccountNamespace = object.serviceAccountNamespace ?? "";
+    message.owner = (object.owner !== undefined && object.owner !== null)
+      ? ReleaseOwner.fromPartial(object.owner)
+      : undefined;
+    message.redact = object.redact?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseReleaseOwner(): ReleaseOwner {
+  return { namespace: "", name: "", uid: "" };
+}
+
+export const ReleaseOwner: MessageFns<ReleaseOwner> = {
+  encode(message: ReleaseOwner, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.uid !== "") {
+      writer.uint32(26).string(message.uid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseOwner {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseOwner();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.uid = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseOwner {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      uid: isSet(object.uid) ? globalThis.String(object.uid) : "",
+    };
+  },
+
+  toJSON(message: ReleaseOwner): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.uid !== "") {
+      obj.uid = message.uid;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReleaseOwner>, I>>(base?: I): ReleaseOwner {
+    return ReleaseOwner.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReleaseOwner>, I>>(object: I): ReleaseOwner {
+    const message = createBaseReleaseOwner();
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.uid = object.uid ?? "";
     return message;
   },
 };
@@ -1765,6 +1962,7 @@ function createBaseReleaseState(): ReleaseState {
     lastDeployedTime: undefined,
     description: "",
     tests: undefined,
+    owner: undefined,
   };
 }
 
@@ -1811,6 +2009,9 @@ export const ReleaseState: MessageFns<ReleaseState> = {
     }
     if (message.tests !== undefined) {
       TestState.encode(message.tests, writer.uint32(114).fork()).join();
+    }
+    if (message.owner !== undefined) {
+      ReleaseOwner.encode(message.owner, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1940,6 +2141,14 @@ export const ReleaseState: MessageFns<ReleaseState> = {
             message.tests = TestState.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.owner = ReleaseOwner.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2004,6 +2213,7 @@ export const ReleaseState: MessageFns<ReleaseState> = {
         : undefined,
       description: isSet(object.description) ? globalThis.String(object.description) : "",
       tests: isSet(object.tests) ? TestState.fromJSON(object.tests) : undefined,
+      owner: isSet(object.owner) ? ReleaseOwner.fromJSON(object.owner) : undefined,
     };
   },
 
@@ -2051,6 +2261,9 @@ export const ReleaseState: MessageFns<ReleaseState> = {
     if (message.tests !== undefined) {
       obj.tests = TestState.toJSON(message.tests);
     }
+    if (message.owner !== undefined) {
+      obj.owner = ReleaseOwner.toJSON(message.owner);
+    }
     return obj;
   },
 
@@ -2074,6 +2287,9 @@ export const ReleaseState: MessageFns<ReleaseState> = {
     message.description = object.description ?? "";
     message.tests = (object.tests !== undefined && object.tests !== null)
       ? TestState.fromPartial(object.tests)
+      : undefined;
+    message.owner = (object.owner !== undefined && object.owner !== null)
+      ? ReleaseOwner.fromPartial(object.owner)
       : undefined;
     return message;
   },
