@@ -47,6 +47,8 @@ export const Reason = {
   AuthFailed: 'AuthFailed',
   InvalidChart: 'InvalidChart',
   RenderFailed: 'RenderFailed',
+  RenderLimitExceeded: 'RenderLimitExceeded',
+  ReleaseOwnedByOther: 'ReleaseOwnedByOther',
   SchemaValidationFailed: 'SchemaValidationFailed',
   Forbidden: 'Forbidden',
   KubernetesApiError: 'KubernetesApiError',

@@ -33,6 +33,8 @@ const STALLING: Partial<Record<RunnerReason, Reason>> = {
   CHART_TOO_LARGE: Reason.InvalidChart,
   INVALID_CHART: Reason.InvalidChart,
   RENDER_FAILED: Reason.RenderFailed,
+  RENDER_LIMIT_EXCEEDED: Reason.RenderLimitExceeded,
+  RELEASE_OWNED_BY_OTHER: Reason.ReleaseOwnedByOther,
   SCHEMA_VALIDATION_FAILED: Reason.SchemaValidationFailed,
   INVALID_VALUES: Reason.InvalidValues,
   INVALID_VERSION: Reason.InvalidSpec,

@@ -30,7 +30,9 @@ export type RunnerReason =
   | 'RELEASE_TOO_LARGE'
   | 'CANCELLED'
   | 'INTERNAL'
-  | 'PRECONDITION_FAILED';
+  | 'PRECONDITION_FAILED'
+  | 'RELEASE_OWNED_BY_OTHER'
+  | 'RENDER_LIMIT_EXCEEDED';
 
 /**
  * Thrown by RunnerClient when a call ends with a gRPC error status. Nothing was written to the
