@@ -5,10 +5,11 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, type HelmReleaseObject, keyOf, parseSpec, PLURAL } from '../api/helm-release.js';
 import type { Clock } from '../clock.js';
+import type { KubeObject } from '../kube/list-watch.js';
 import type { Logger } from '../log.js';
 import { ConditionType, findCondition } from '../reconcile/conditions.js';
 import { RECONCILE_REQUEST_ANNOTATION, type Reconciler } from '../reconcile/reconciler.js';
-import { Informer, type InformerEvent, type KubeObject } from './informer.js';
+import { Informer, type InformerEvent } from './informer.js';
 import { ReferenceWatcher, referencesOf } from './reference-watcher.js';
 import { type QueueMetrics, WorkQueue } from './work-queue.js';
 

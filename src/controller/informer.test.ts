@@ -1,18 +1,9 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../clock.js';
-import {
-  Informer,
-  InformerStoppedError,
-  KubeApiError,
-  type InformerEvent,
-  type InformerTransport,
-  type KubeObject,
-  type ListPage,
-  type ListQuery,
-  type WatchEvent,
-  type WatchQuery,
-} from './informer.js';
+import type { KubeObject, ListPage, ListQuery, ListWatchTransport, WatchEvent, WatchQuery } from '../kube/list-watch.js';
+import { KubeRestError } from '../kube/rest.js';
+import { Informer, InformerStoppedError, type InformerEvent } from './informer.js';
 
 interface OpenWatch {
   readonly query: WatchQuery;
@@ -25,7 +16,7 @@ interface OpenWatch {
  * event history. A watch replays history after its resourceVersion, or fails with 410 when that
  * resourceVersion was compacted away, as the real server does.
  */
-class FakeApiServer implements InformerTransport {
+class FakeApiServer implements ListWatchTransport {
   #rv = 100;
   #compactedBefore = 0;
   readonly #objects = new Map<string, KubeObject>();
@@ -66,7 +57,7 @@ class FakeApiServer implements InformerTransport {
     if (failure) return Promise.reject(failure);
     const from = Number(query.resourceVersion);
     if (from < this.#compactedBefore) {
-      if (this.goneAs === 'status') return Promise.reject(new KubeApiError(410, 'Expired', 'too old resource version'));
+      if (this.goneAs === 'status') return Promise.reject(new KubeRestError(410, 'Expired', 'too old resource version'));
       return new Promise((_resolve, reject) => {
         // The informer aborts after an ERROR event; the transport then rejects with the reason.
         signal.addEventListener('abort', () => reject(signal.reason), { once: true });
@@ -123,7 +114,9 @@ class FakeApiServer implements InformerTransport {
   }
 }
 
-function setup(opts: { pageSize?: number; transform?: (o: KubeObject) => KubeObject } = {}) {
+function setup(
+  opts: { pageSize?: number; transform?: (o: KubeObject) => KubeObject; keep?: (o: KubeObject) => boolean; metadataOnly?: boolean } = {},
+) {
   const clock = new FakeClock(0);
   const server = new FakeApiServer();
   const errors: unknown[] = [];
@@ -239,7 +232,7 @@ describe('Informer', () => {
   it('retries failures with exponential backoff from 1s up to 30s, reporting each, and resets after success', async () => {
     const t = setup();
     t.server.put('a');
-    for (let i = 0; i < 7; i++) t.server.listFailures.push(new KubeApiError(503, 'ServiceUnavailable', 'etcd down'));
+    for (let i = 0; i < 7; i++) t.server.listFailures.push(new KubeRestError(503, 'ServiceUnavailable', 'etcd down'));
     const listTimes: number[] = [];
     const list = t.server.list.bind(t.server);
     t.server.list = (q, s) => {
@@ -251,7 +244,7 @@ describe('Informer', () => {
     await started;
     expect(listTimes).toEqual([0, 1_000, 3_000, 7_000, 15_000, 31_000, 61_000, 91_000]);
     expect(t.errors).toHaveLength(7);
-    expect(t.errors[0]).toBeInstanceOf(KubeApiError);
+    expect(t.errors[0]).toBeInstanceOf(KubeRestError);
 
     // After a success the next failure waits the minimum again.
     const before = t.server.watches.length;
@@ -293,7 +286,7 @@ describe('Informer', () => {
     t.server.send({ type: 'ERROR', object: { kind: 'Status', code: 500, reason: 'InternalError', message: 'boom' } });
     await t.clock.flush();
     expect(t.errors).toHaveLength(1);
-    expect(t.errors[0]).toMatchObject({ statusCode: 500, reason: 'InternalError' });
+    expect(t.errors[0]).toMatchObject({ code: 500, reason: 'InternalError' });
     expect(t.server.watches).toHaveLength(1);
     await t.clock.advance(1_000);
     expect(t.server.watches).toHaveLength(2);
@@ -336,6 +329,60 @@ describe('Informer', () => {
     t.server.send({ type: 'MODIFIED', object: { metadata: { name: 'a', namespace: 'ns', resourceVersion: '102' } } });
     expect(t.informer.get('ns', 'a')).toEqual({ metadata: { name: 'a', namespace: 'ns' } });
     expect(t.events).toEqual(['add a@', 'update a@']);
+    t.informer.stop();
+  });
+
+  it('asks the transport for metadata only on every list and watch when metadataOnly is set', async () => {
+    const t = setup({ metadataOnly: true, pageSize: 1 });
+    t.server.put('a');
+    t.server.put('b');
+    await t.informer.start();
+    await t.clock.flush();
+    expect(t.server.lists.map((l) => l.metadataOnly)).toEqual([true, true]);
+    expect(t.server.watches.map((w) => w.metadataOnly)).toEqual([true]);
+    t.informer.stop();
+
+    const u = setup();
+    u.server.put('a');
+    await u.informer.start();
+    await u.clock.flush();
+    expect([u.server.lists[0]?.metadataOnly, u.server.watches[0]?.metadataOnly]).toEqual([undefined, undefined]);
+    u.informer.stop();
+  });
+
+  it('caches and delivers only the objects keep accepts, on lists and watch events alike', async () => {
+    const wanted = new Set(['a', 'c']);
+    const t = setup({ keep: (o) => wanted.has(o.metadata?.name ?? '') });
+    for (const n of ['a', 'b', 'c']) t.server.put(n);
+    await t.informer.start();
+    await t.clock.flush();
+    expect(t.events).toEqual(['add a@101', 'add c@103']);
+    t.server.put('b', { k: 'v2' });
+    t.server.put('d');
+    expect(t.events).toEqual(['add a@101', 'add c@103']);
+    expect(t.informer.resourceVersion).toBe('105');
+
+    // No longer wanted: an event for it removes it; newly wanted: its next change adds it.
+    wanted.delete('c');
+    wanted.add('b');
+    t.server.put('c', { k: 'v2' });
+    t.server.put('b', { k: 'v3' });
+    expect(t.events.slice(2)).toEqual(['delete c@106', 'add b@107']);
+    expect(t.informer.list().map((o) => o.metadata?.name).sort()).toEqual(['a', 'b']);
+    t.informer.stop();
+  });
+
+  it('forget drops an entry without an event; a later change brings it back as an add', async () => {
+    const t = setup();
+    t.server.put('a');
+    t.server.put('b');
+    await t.informer.start();
+    await t.clock.flush();
+    t.informer.forget('ns', 'a');
+    expect(t.informer.list().map((o) => o.metadata?.name)).toEqual(['b']);
+    expect(t.events).toEqual(['add a@101', 'add b@102']);
+    t.server.put('a', { k: 'v2' });
+    expect(t.events.at(-1)).toBe('add a@103');
     t.informer.stop();
   });
 

@@ -2,18 +2,13 @@
 // client-go's reflector does): paginated LIST, then WATCH from the list's resourceVersion with
 // bookmarks; a watch that ends is re-opened from the last resourceVersion; 410 Gone means the
 // resourceVersion is too old, so the collection is listed again and the difference with the cache
-// delivered as events; any other failure is retried with exponential backoff.
-import * as http from 'node:http';
-import { createInterface } from 'node:readline';
+// delivered as events; any other failure is retried with exponential backoff. The HTTP requests
+// themselves are kube/list-watch.ts.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.js';
+import { HttpListWatchTransport, type KubeObject, type ListWatchTransport, type WatchEvent } from '../kube/list-watch.js';
+import { KubeRestError } from '../kube/rest.js';
 import { silentLogger, type Logger } from '../log.js';
-import { KubeRest } from '../kube/rest.js';
-
-export interface KubeObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
-  [k: string]: unknown;
-}
 
 export type InformerEvent<T> = { type: 'add' | 'update' | 'delete'; object: T; old?: T };
 
@@ -25,6 +20,14 @@ export interface InformerOptions<T> {
   readonly fieldSelector?: string;
   /** keep only what is needed in the cache, e.g. strip Secret data to metadata */
   readonly transform?: (obj: KubeObject) => T;
+  /**
+   * Which objects are cached (and delivered as events); the others are treated as absent, so the
+   * cache is bounded by what the caller cares about, not by the collection. Evaluated on every
+   * list and watch event. Default: all.
+   */
+  readonly keep?: (obj: KubeObject) => boolean;
+  /** List and watch PartialObjectMetadata: the server sends `metadata` only, never data or spec. */
+  readonly metadataOnly?: boolean;
   /** LIST page size. Default 500. */
   readonly pageSize?: number;
   readonly clock?: Clock;
@@ -33,186 +36,17 @@ export interface InformerOptions<T> {
   readonly minBackoffMs?: number;
   /** Longest retry delay. Default 30000. */
   readonly maxBackoffMs?: number;
-  /** Called with every list or watch failure (a KubeApiError or a transport error) before the retry. */
+  /** Called with every list or watch failure (a KubeRestError or a transport error) before the retry. */
   readonly onError?: (err: unknown) => void;
-  /** How list and watch requests are made; HttpInformerTransport over kubeConfig when omitted. */
-  readonly transport?: InformerTransport;
+  /** How list and watch requests are made; HttpListWatchTransport over kubeConfig when omitted. */
+  readonly transport?: ListWatchTransport;
   /** Server-side watch timeout range in seconds; each watch picks a value in [min, 2×min). Default 300. */
   readonly minWatchTimeoutSeconds?: number;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Transport: the HTTP part, behind an interface so the cache and restart logic is unit-tested.
-
-export interface ListQuery {
-  readonly path: string;
-  readonly limit: number;
-  readonly continue?: string;
-  readonly labelSelector?: string;
-  readonly fieldSelector?: string;
-}
-
-export interface ListPage {
-  readonly items: KubeObject[];
-  readonly resourceVersion: string;
-  /** Set when more pages follow. */
-  readonly continue?: string;
-}
-
-export interface WatchQuery {
-  readonly path: string;
-  readonly resourceVersion: string;
-  readonly timeoutSeconds: number;
-  readonly labelSelector?: string;
-  readonly fieldSelector?: string;
-}
-
-export interface WatchEvent {
-  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR' | (string & {});
-  readonly object: KubeObject;
-}
-
-export interface InformerTransport {
-  /** One LIST page. Rejects with KubeApiError for an HTTP error status. */
-  list(query: ListQuery, signal: AbortSignal): Promise<ListPage>;
-  /**
-   * Opens a WATCH (with allowWatchBookmarks) and calls `onEvent` for each event, in order.
-   * Resolves when the server ends the stream normally; rejects with KubeApiError for an HTTP
-   * error status, with the signal's reason when aborted, or with the connection error.
-   */
-  watch(query: WatchQuery, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void>;
-}
-
-/** A Kubernetes API request failed with an HTTP status (or a watch ERROR event carrying one). */
-export class KubeApiError extends Error {
-  override readonly name = 'KubeApiError';
-  constructor(
-    /** HTTP status code, e.g. 410 when the resourceVersion is too old. */
-    readonly statusCode: number,
-    /** The Status reason, e.g. "Expired", "Forbidden". */
-    readonly reason: string | undefined,
-    message: string,
-  ) {
-    super(message);
-  }
-
-  /** From a metav1.Status object (an error response body or a watch ERROR event's object). */
-  static fromStatus(status: unknown, fallbackCode: number, what: string): KubeApiError {
-    const s = (typeof status === 'object' && status !== null ? status : {}) as Record<string, unknown>;
-    const code = typeof s['code'] === 'number' ? s['code'] : fallbackCode;
-    const reason = typeof s['reason'] === 'string' ? s['reason'] : undefined;
-    const message = typeof s['message'] === 'string' ? s['message'] : (http.STATUS_CODES[code] ?? 'unknown error');
-    return new KubeApiError(code, reason, `${what}: ${code}${reason ? ` ${reason}` : ''}: ${message}`);
-  }
-}
-
 function isGone(err: unknown): boolean {
-  return err instanceof KubeApiError && err.statusCode === 410;
+  return err instanceof KubeRestError && err.code === 410;
 }
-
-async function readBody(res: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of res) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * List and watch over node:http(s), authenticated and TLS-configured by the KubeConfig
- * (KubeConfig.applyToHTTPSOptions: client certificates, bearer tokens, exec plugins, CA).
- */
-export class HttpInformerTransport implements InformerTransport {
-  readonly #rest: KubeRest;
-
-  constructor(kubeConfig: KubeConfig) {
-    this.#rest = new KubeRest(kubeConfig);
-  }
-
-  async list(query: ListQuery, signal: AbortSignal): Promise<ListPage> {
-    const params: Record<string, string | undefined> = {
-      limit: String(query.limit),
-      continue: query.continue,
-      labelSelector: query.labelSelector,
-      fieldSelector: query.fieldSelector,
-    };
-    const res = await this.#get(query.path, params, signal);
-    const body = parseJson(await readBody(res));
-    if (res.statusCode !== 200) throw KubeApiError.fromStatus(body, res.statusCode ?? 0, `list ${query.path}`);
-    const list = (body ?? {}) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } };
-    if (!Array.isArray(list.items) || typeof list.metadata?.resourceVersion !== 'string') {
-      throw new Error(`list ${query.path}: response is not a Kubernetes list`);
-    }
-    const next = list.metadata.continue;
-    return {
-      items: list.items as KubeObject[],
-      resourceVersion: list.metadata.resourceVersion,
-      ...(typeof next === 'string' && next !== '' ? { continue: next } : {}),
-    };
-  }
-
-  async watch(query: WatchQuery, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const params: Record<string, string | undefined> = {
-      watch: 'true',
-      allowWatchBookmarks: 'true',
-      resourceVersion: query.resourceVersion,
-      timeoutSeconds: String(query.timeoutSeconds),
-      labelSelector: query.labelSelector,
-      fieldSelector: query.fieldSelector,
-    };
-    const res = await this.#get(query.path, params, signal);
-    if (res.statusCode !== 200) {
-      throw KubeApiError.fromStatus(parseJson(await readBody(res)), res.statusCode ?? 0, `watch ${query.path}`);
-    }
-    await new Promise<void>((resolve, reject) => {
-      let failure: unknown;
-      const recordFailure = (err: unknown): void => {
-        failure ??= err;
-      };
-      res.on('error', recordFailure);
-      const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
-      // readline re-emits the input's errors (e.g. ECONNRESET when the watch is aborted).
-      lines.on('error', recordFailure);
-      lines.on('line', (line) => {
-        if (failure !== undefined || line === '') return;
-        const event = parseJson(line) as WatchEvent | undefined;
-        if (event === undefined || typeof event.type !== 'string' || typeof event.object !== 'object') {
-          failure = new Error(`watch ${query.path}: malformed event`);
-          res.destroy();
-          return;
-        }
-        try {
-          onEvent(event);
-        } catch (err) {
-          failure = err;
-          res.destroy();
-        }
-      });
-      // 'close' on the response comes after every complete line was delivered, on a normal end
-      // and on an error alike (readline's own 'close' never comes when the input is destroyed).
-      res.on('close', () => {
-        lines.close();
-        if (signal.aborted) reject(signal.reason);
-        else if (failure !== undefined) reject(failure);
-        else if (!res.complete) reject(new Error(`watch ${query.path}: stream ended before the response was complete`));
-        else resolve();
-      });
-    });
-  }
-
-  #get(path: string, query: Record<string, string | undefined>, signal: AbortSignal): Promise<http.IncomingMessage> {
-    return this.#rest.send({ method: 'GET', path, query, signal });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Informer
 
 interface Entry<T> {
   readonly object: T;
@@ -250,10 +84,11 @@ function resourceVersionOf(obj: KubeObject): string {
  */
 export class Informer<T extends KubeObject> {
   readonly #opts: InformerOptions<T>;
-  readonly #transport: InformerTransport;
+  readonly #transport: ListWatchTransport;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #transform: (obj: KubeObject) => T;
+  readonly #keep: (obj: KubeObject) => boolean;
   readonly #minBackoffMs: number;
   readonly #maxBackoffMs: number;
   readonly #minWatchTimeoutSeconds: number;
@@ -270,10 +105,11 @@ export class Informer<T extends KubeObject> {
 
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
-    this.#transport = opts.transport ?? new HttpInformerTransport(opts.kubeConfig);
+    this.#transport = opts.transport ?? new HttpListWatchTransport(opts.kubeConfig);
     this.#clock = opts.clock ?? systemClock;
     this.#log = (opts.log ?? silentLogger).child({ informer: opts.path });
     this.#transform = opts.transform ?? ((obj) => obj as T);
+    this.#keep = opts.keep ?? (() => true);
     this.#minBackoffMs = opts.minBackoffMs ?? 1000;
     this.#maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.#minWatchTimeoutSeconds = opts.minWatchTimeoutSeconds ?? 300;
@@ -316,6 +152,14 @@ export class Informer<T extends KubeObject> {
 
   list(): T[] {
     return Array.from(this.#cache.values(), (e) => e.object);
+  }
+
+  /**
+   * Drops one object from the cache without an event, for a caller whose `keep` no longer wants
+   * it; should it change later and be kept again, it comes back as an 'add'.
+   */
+  forget(namespace: string, name: string): void {
+    this.#cache.delete(namespace === '' ? name : `${namespace}/${name}`);
   }
 
   get hasSynced(): boolean {
@@ -396,13 +240,13 @@ export class Informer<T extends KubeObject> {
           path: this.#opts.path,
           limit: this.#opts.pageSize ?? 500,
           ...(cont !== undefined ? { continue: cont } : {}),
-          ...this.#selectors(),
+          ...this.#queryOptions(),
         },
         this.#stop.signal,
       );
       for (const raw of page.items) {
         const key = objectKey(raw);
-        if (key !== undefined) fresh.set(key, { raw, object: this.#transform(raw) });
+        if (key !== undefined && this.#keep(raw)) fresh.set(key, { raw, object: this.#transform(raw) });
       }
       resourceVersion = page.resourceVersion;
       cont = page.continue;
@@ -424,11 +268,13 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  #selectors(): { labelSelector?: string; fieldSelector?: string } {
-    const { labelSelector, fieldSelector } = this.#opts;
+  /** What every list and watch request carries besides its own fields. */
+  #queryOptions(): { labelSelector?: string; fieldSelector?: string; metadataOnly?: boolean } {
+    const { labelSelector, fieldSelector, metadataOnly } = this.#opts;
     return {
       ...(labelSelector !== undefined ? { labelSelector } : {}),
       ...(fieldSelector !== undefined ? { fieldSelector } : {}),
+      ...(metadataOnly ? { metadataOnly } : {}),
     };
   }
 
@@ -450,7 +296,7 @@ export class Informer<T extends KubeObject> {
     const withEvents = (r: WatchResult): WatchResult => (r.kind === 'error' ? { ...r, events } : r);
     try {
       await this.#transport.watch(
-        { path: this.#opts.path, resourceVersion: this.#resourceVersion, timeoutSeconds, ...this.#selectors() },
+        { path: this.#opts.path, resourceVersion: this.#resourceVersion, timeoutSeconds, ...this.#queryOptions() },
         (event) => {
           if (ended !== undefined) return;
           ended = this.#onWatchEvent(event);
@@ -481,7 +327,7 @@ export class Informer<T extends KubeObject> {
         if (rv !== '') this.#resourceVersion = rv;
         return undefined;
       case 'ERROR': {
-        const err = KubeApiError.fromStatus(raw, 500, `watch ${this.#opts.path}`);
+        const err = KubeRestError.fromStatus(raw, 500, `watch ${this.#opts.path}`);
         return isGone(err) ? { kind: 'gone' } : { kind: 'error', error: err, events: 0 };
       }
       case 'ADDED':
@@ -489,7 +335,7 @@ export class Informer<T extends KubeObject> {
       case 'DELETED': {
         const key = objectKey(raw);
         if (key !== undefined) {
-          if (event.type === 'DELETED') this.#remove(key, this.#transform(raw));
+          if (event.type === 'DELETED' || !this.#keep(raw)) this.#remove(key, this.#transform(raw));
           else this.#upsert(key, this.#transform(raw), rv);
         }
         if (rv !== '') this.#resourceVersion = rv;

@@ -3,15 +3,19 @@
 // connections alive, so every call paid a TLS handshake (the API server's largest cost per
 // request after the request itself); its generated clients also run every body through a model
 // serializer. The reconciler's hot path (status, finalizers, events, Secret reads, informer
-// lists) goes through here.
+// lists and watches) goes through here.
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 
-/** A non-2xx answer of the API server; `code` is the HTTP status (as client-node's errors). */
+/**
+ * A non-2xx answer of the API server, or a watch ERROR event carrying one; `code` is the HTTP
+ * status (as client-node's errors), e.g. 410 when a watch's resourceVersion is too old.
+ */
 export class KubeRestError extends Error {
   override readonly name = 'KubeRestError';
   readonly code: number;
+  /** The Status reason, e.g. "Expired", "Forbidden"; empty when the answer carried none. */
   readonly reason: string;
 
   constructor(code: number, reason: string, message: string) {
@@ -19,7 +23,23 @@ export class KubeRestError extends Error {
     this.code = code;
     this.reason = reason;
   }
+
+  /** From a metav1.Status object (an error response body or a watch ERROR event's object). */
+  static fromStatus(status: unknown, fallbackCode: number, what: string): KubeRestError {
+    const s = (typeof status === 'object' && status !== null ? status : {}) as Record<string, unknown>;
+    const code = typeof s['code'] === 'number' ? s['code'] : fallbackCode;
+    const reason = typeof s['reason'] === 'string' ? s['reason'] : '';
+    const message = typeof s['message'] === 'string' ? s['message'] : (http.STATUS_CODES[code] ?? 'unknown error');
+    return new KubeRestError(code, reason, `${what}: ${code}${reason ? ` ${reason}` : ''}: ${message}`);
+  }
 }
+
+/**
+ * Accept headers that make the API server answer with metadata only (PartialObjectMetadata):
+ * names, labels, annotations, resourceVersions, never `data` or `spec`.
+ */
+export const ACCEPT_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+export const ACCEPT_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 const agents = new Map<string, https.Agent>();
 
@@ -51,6 +71,8 @@ export interface RestRequest {
   readonly query?: Readonly<Record<string, string | undefined>>;
   readonly body?: unknown;
   readonly contentType?: string;
+  /** Accept header; default application/json. */
+  readonly accept?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -88,7 +110,7 @@ export class KubeRest {
     const opts: https.RequestOptions = {
       method: req.method,
       headers: {
-        Accept: 'application/json',
+        Accept: req.accept ?? 'application/json',
         ...(payload !== undefined ? { 'Content-Type': req.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
       },
     };

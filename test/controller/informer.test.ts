@@ -3,23 +3,22 @@
 // resourceVersion, nothing missed) and from 410 Gone (relisting, the difference delivered).
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Informer, type InformerEvent } from '../../src/controller/informer.js';
 import {
-  HttpInformerTransport,
-  Informer,
-  KubeApiError,
-  type InformerEvent,
-  type InformerTransport,
+  HttpListWatchTransport,
   type KubeObject,
   type ListPage,
   type ListQuery,
+  type ListWatchTransport,
   type WatchEvent,
   type WatchQuery,
-} from '../../src/controller/informer.js';
+} from '../../src/kube/list-watch.js';
+import { KubeRestError } from '../../src/kube/rest.js';
 import { kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
 
 /** The real transport, with a hand on the open watch so the test can break it. */
-class BreakableTransport implements InformerTransport {
-  readonly #real: InformerTransport;
+class BreakableTransport implements ListWatchTransport {
+  readonly #real: ListWatchTransport;
   #current: AbortController | undefined;
   #goneOnNextWatch = false;
   /** LIST requests (pages) made. */
@@ -27,7 +26,7 @@ class BreakableTransport implements InformerTransport {
   watches: WatchQuery[] = [];
 
   constructor(kc: k8s.KubeConfig) {
-    this.#real = new HttpInformerTransport(kc);
+    this.#real = new HttpListWatchTransport(kc);
   }
 
   list(query: ListQuery, signal: AbortSignal): Promise<ListPage> {
@@ -39,7 +38,7 @@ class BreakableTransport implements InformerTransport {
     this.watches.push(query);
     if (this.#goneOnNextWatch) {
       this.#goneOnNextWatch = false;
-      return Promise.reject(new KubeApiError(410, 'Expired', 'too old resource version (injected by the test)'));
+      return Promise.reject(new KubeRestError(410, 'Expired', 'too old resource version (injected by the test)'));
     }
     const ac = new AbortController();
     this.#current = ac;
