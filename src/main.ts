@@ -12,6 +12,7 @@ import { ObjectReader } from './kube/object-reader.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
 import { reconcileObserver } from './metrics/reconcile-observer.js';
+import { DependencyReadiness } from './reconcile/dependencies.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { RunnerClient } from './runner/client.js';
 import { startHttpServer } from './server/http-server.js';
@@ -63,11 +64,19 @@ async function run(config: Config, log: Logger, stop: AbortSignal): Promise<void
       leading = true;
       log.info('leading', { identity: config.identity });
     }
+    const reader = new ObjectReader(kubeConfig);
+    const cache = { get: (ns: string, name: string) => controller?.cache.get(ns, name) };
     const reconciler = new Reconciler({
       runner,
       api: new KubeHelmReleaseApi(kubeConfig, COMPONENT, config.identity),
-      reader: new ObjectReader(kubeConfig),
-      cache: { get: (ns, name) => controller?.cache.get(ns, name) },
+      reader,
+      cache,
+      dependencies: new DependencyReadiness({
+        cache,
+        read: (ns, name) => reader.helmRelease(ns, name),
+        scope: { namespace: config.watchNamespace, labelSelector: config.labelSelector },
+        clock: systemClock,
+      }),
       config: { allowInsecureHttp: config.allowInsecureHttp, defaultServiceAccount: config.defaultServiceAccount },
       clock: systemClock,
       log,

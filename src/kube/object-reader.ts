@@ -1,7 +1,8 @@
-// Reads single keys of Secrets and ConfigMaps at reconcile time, straight from the API server:
-// nothing is cached, so the controller never holds every Secret of the cluster, and a value read
-// is never logged.
+// Reads at reconcile time, straight from the API server: single keys of Secrets and ConfigMaps
+// (nothing is cached, so the controller never holds every Secret of the cluster, and a value read
+// is never logged), and HelmReleases outside the controller's watched scope (dependsOn).
 import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, type HelmReleaseObject, PLURAL } from '../api/helm-release.js';
 import type { ValuesSourceReader } from '../reconcile/values.js';
 import { httpStatusOf } from './helm-release-api.js';
 import { KubeRest } from './rest.js';
@@ -32,6 +33,16 @@ export class ObjectReader {
     const data: Record<string, string> = {};
     for (const [k, v] of Object.entries(obj.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
     return { data, ...(obj.type ? { type: obj.type } : {}) };
+  }
+
+  /** One HelmRelease, undefined when it does not exist; rejects with KubeRestError otherwise (403 included). */
+  async helmRelease(namespace: string, name: string): Promise<HelmReleaseObject | undefined> {
+    try {
+      return await this.#rest.json<HelmReleaseObject>({ method: 'GET', path: `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}/${encodeURIComponent(name)}` });
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return undefined;
+      throw err;
+    }
   }
 
   /** The reader resolveValues() uses for one namespace. */

@@ -6,7 +6,6 @@ import {
   type HelmReleaseSpec,
   type HelmReleaseStatus,
   durationMs,
-  keyOf,
   parseSpec,
 } from '../api/helm-release.js';
 import type { Clock } from '../clock.js';
@@ -26,6 +25,7 @@ import { unlock } from './actions/unlock.js';
 import { upgrade } from './actions/upgrade.js';
 import { ConditionType, findCondition, Reason } from './conditions.js';
 import { type ActionPlan, attemptsFor, decide, decideDeletion, type Plan, preflight, shouldCheckDrift } from './decide.js';
+import type { DependencyReadiness } from './dependencies.js';
 import { AuthSecretError, classifyError, type ErrorVerdict, RUNNER_RECHECK_MS } from './errors.js';
 import { determineReleaseState, type Desired } from './state.js';
 import { nextStatus, summarize, type Verdict } from './status.js';
@@ -57,6 +57,8 @@ export interface ReconcilerDeps {
   readonly reader: ObjectReader;
   /** The informer's cache of HelmReleases. */
   readonly cache: { get(namespace: string, name: string): HelmReleaseObject | undefined };
+  /** Readiness of spec.dependsOn, inside the watched scope and outside it. */
+  readonly dependencies: DependencyReadiness;
   readonly config: ReconcilerConfig;
   readonly clock: Clock;
   readonly log: Logger;
@@ -143,7 +145,7 @@ export class Reconciler {
     const pre = preflight({
       spec,
       allowInsecureHttp: this.#d.config.allowInsecureHttp,
-      dependenciesNotReady: this.#dependenciesNotReady(obj, spec),
+      dependenciesNotReady: await this.#dependenciesNotReady(obj, spec),
     });
     if (pre) return { spec, plan: pre };
 
@@ -435,18 +437,8 @@ export class Reconciler {
     return chart;
   }
 
-  #dependenciesNotReady(obj: HelmReleaseObject, spec: HelmReleaseSpec): string[] {
-    const out: string[] = [];
-    for (const dep of spec.dependsOn) {
-      const ns = dep.namespace ?? obj.metadata.namespace;
-      const other = this.#d.cache.get(ns, dep.name);
-      const ready =
-        other !== undefined &&
-        other.status?.observedGeneration === other.metadata.generation &&
-        findCondition(other.status?.conditions, ConditionType.Ready)?.status === 'True';
-      if (!ready) out.push(keyOf({ namespace: ns, name: dep.name }));
-    }
-    return out;
+  #dependenciesNotReady(obj: HelmReleaseObject, spec: HelmReleaseSpec): Promise<string[]> {
+    return this.#d.dependencies.notReady(obj.metadata.namespace, spec.dependsOn);
   }
 }
 
