@@ -1,16 +1,22 @@
 // dependsOn and suspend end to end, on the local control plane with the real runner and
 // controller: a HelmRelease waits for its dependency to be Ready and is installed once it is,
-// without being touched; a suspended HelmRelease is looked at but not acted on (no upgrade, no
-// uninstall on delete), and is upgraded once unsuspended.
+// without being touched; so does one whose dependency lives in a namespace the controller does
+// not watch (read directly), and one whose dependency the controller may not read says so; a
+// suspended HelmRelease is looked at but not acted on (no upgrade, no uninstall on delete), and is
+// upgraded once unsuspended.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
-import { clusterEnv, kubeConfig, waitFor } from '../support/cluster.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterEnv, kubeConfig, kubectl, tempNamespace, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
   helmReleases,
   metricValue,
   type RunningController,
+  startController,
   useController,
   waitForCondition,
 } from '../support/controller.js';
@@ -63,6 +69,107 @@ describe('a HelmRelease that dependsOn another', () => {
     expect(condition(app, 'Released')).toMatchObject({ status: 'True', reason: 'InstallSucceeded' });
     expect(await deploymentExists('app-plain')).toBe(true);
     expect((await eventsFor(ns, 'app')).map((e) => e.reason)).toEqual(expect.arrayContaining(['DependencyNotReady', 'InstallSucceeded']));
+  });
+});
+
+/**
+ * A kubeconfig for a ServiceAccount of `namespace` that holds, in that namespace only, what the
+ * controller needs (deploy/controller/rbac.yaml's rules as a Role). Returns the file's path.
+ */
+async function namespaceOnlyKubeconfig(namespace: string, dir: string): Promise<string> {
+  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+  const name = 'namespace-only-controller';
+  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+  await rbac.createNamespacedRole({
+    namespace,
+    body: {
+      metadata: { name },
+      rules: [
+        { apiGroups: ['helm.project-planton.org'], resources: ['helmreleases', 'helmreleases/status', 'helmreleases/finalizers'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        { apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['get', 'list', 'watch'] },
+      ],
+    },
+  });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    },
+  });
+  const token = (await kubectl(['create', 'token', name, '--namespace', namespace, '--duration', '1h'])).stdout.trim();
+  const config = JSON.parse((await kubectl(['config', 'view', '--raw', '--minify', '--flatten', '--output', 'json'])).stdout) as {
+    users: { name: string; user: Record<string, unknown> }[];
+  };
+  for (const u of config.users) u.user = { token };
+  const file = join(dir, `${namespace}.kubeconfig`);
+  writeFileSync(file, JSON.stringify(config));
+  chmodSync(file, 0o600);
+  return file;
+}
+
+describe('a HelmRelease that dependsOn one outside the namespace its controller watches', () => {
+  // `ns` is watched by the suite's controller; `other` by a second controller sharing the runner;
+  // `limited` by a third that runs as a ServiceAccount allowed in `limited` only.
+  let other: string;
+  let limited: string;
+  let dir: string;
+  const controllers: RunningController[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hr-deps-'));
+    for (const prefix of ['hr-deps-other', 'hr-deps-limited']) {
+      const made = await tempNamespace(prefix);
+      cleanups.push(made.cleanup);
+      if (prefix === 'hr-deps-other') other = made.name;
+      else limited = made.name;
+    }
+    const kubeconfig = await namespaceOnlyKubeconfig(limited, dir);
+    controllers.push(await startController({ runnerSocket: runner.socket, namespace: other }));
+    controllers.push(await startController({ runnerSocket: runner.socket, namespace: limited, args: ['--kubeconfig', kubeconfig] }));
+  });
+  afterAll(async () => {
+    for (const c of controllers) await c.stop();
+    for (const c of cleanups) await c();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('waits while it does not exist, reading it directly: DependencyNotReady naming it as not found', async () => {
+    await hrs.create(ns, 'web', chart({ dependsOn: [{ name: 'db', namespace: other }] }));
+    const hr = await waitForCondition(ns, 'web', 'Ready', 'False', 60_000, 'DependencyNotReady');
+    expect(condition(hr, 'Ready')?.message).toBe(`waiting for ${other}/db (not found) to be Ready`);
+    expect(hr.status?.release).toBeUndefined();
+  });
+
+  it('is installed once that dependency is Ready (made Ready by the controller of its namespace)', async () => {
+    await hrs.create(other, 'db', chart());
+    const db = await waitForCondition(other, 'db', 'Ready', 'True');
+    expect(db.status?.release).toMatchObject({ revision: 1, status: 'deployed' });
+    const web = await waitFor('web to be installed and Ready', async () => {
+      const h = await hrs.get(ns, 'web');
+      return condition(h, 'Ready')?.status === 'True' ? h : undefined;
+    }, 120_000, 500);
+    expect(web.status?.release).toMatchObject({ revision: 1, status: 'deployed' });
+    expect(condition(web, 'Released')).toMatchObject({ status: 'True', reason: 'InstallSucceeded' });
+    expect(await deploymentExists('web-plain')).toBe(true);
+  });
+
+  it('says so when its controller may not read the dependency: DependencyNotReady naming it and why, nothing installed', async () => {
+    // The dependency is Ready; what is missing is the permission to see it.
+    expect(condition(await hrs.get(other, 'db'), 'Ready')?.status).toBe('True');
+    await hrs.create(limited, 'blocked', chart({ dependsOn: [{ name: 'db', namespace: other }] }));
+    const hr = await waitForCondition(limited, 'blocked', 'Ready', 'False', 60_000, 'DependencyNotReady');
+    expect(condition(hr, 'Ready')?.message).toBe(
+      `waiting for ${other}/db (cannot be read: this controller is not allowed to get HelmReleases in namespace ${other}) to be Ready`,
+    );
+    expect(condition(hr, 'Stalled')).toBeUndefined();
+    expect(hr.status?.release).toBeUndefined();
+    expect((await core.listNamespacedSecret({ namespace: limited, labelSelector: 'owner=helm,name=blocked' })).items).toHaveLength(0);
+    const warning = (await eventsFor(limited, 'blocked')).find((e) => e.reason === 'DependencyNotReady');
+    expect(warning?.message).toContain(`${other}/db (cannot be read`);
   });
 });
 
