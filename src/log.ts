@@ -177,7 +177,15 @@ class JsonLogger implements Logger {
       const key = reserved.has(k) ? `field.${k}` : k;
       line[key] = isSecretKey(k) ? REDACTED : clean(v, 1, ctx);
     }
-    this.stream.write(`${JSON.stringify(line)}\n`);
+    let text: string;
+    try {
+      text = JSON.stringify(line);
+    } catch {
+      // A field that cannot be serialised (a getter that throws...) costs its fields, not the line
+      // and never the process.
+      text = JSON.stringify({ time: line['time'], level, msg: line['msg'], fieldsDropped: 'not serialisable' });
+    }
+    this.stream.write(`${text}\n`);
   }
 }
 

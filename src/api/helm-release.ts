@@ -4,6 +4,15 @@
 // Field names and rules mirror proto/planton/helm/v1/helm_release.proto and the generated CRD;
 // src/api/agreement.test.ts proves the three agree.
 import { z } from 'zod';
+import {
+  DNS1123_LABEL_PATTERN,
+  DNS1123_SUBDOMAIN_PATTERN,
+  MAX_DNS1123_LABEL,
+  MAX_DNS1123_SUBDOMAIN,
+  MAX_RELEASE_NAME,
+  RELEASE_NAME_PATTERN,
+} from './names.js';
+import { MAX_TARGET_PATH_LENGTH, parseTargetPath } from './target-path.js';
 
 export const GROUP = 'helm.project-planton.org';
 export const VERSION = 'v1';
@@ -16,11 +25,8 @@ export const SEMVER_PATTERN =
   '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$';
 /** Go-style duration as written in Kubernetes APIs: `90s`, `10m`, `1h30m`, `500ms`. */
 export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
-/** Helm's release-name rule (at most 53 characters, checked separately). */
-export const RELEASE_NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
 export const CHART_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]*$';
 export const REPO_PATTERN = '^(https|oci|http)://[^\\s/]+';
-export const MAX_RELEASE_NAME = 53;
 export const MIN_TIMEOUT_MS = 1_000;
 export const MAX_TIMEOUT_MS = 3_600_000;
 // Length limits of the fields the CRD's CEL rules read: the API server refuses a rule whose
@@ -32,6 +38,8 @@ export const MAX_DURATION_LENGTH = 64;
 export const MAX_IGNORE_RULES = 64;
 export const MAX_IGNORE_PATHS = 64;
 export const MAX_JSON_POINTER_LENGTH = 1_024;
+export const MAX_VALUES_FROM = 64;
+export const MAX_DEPENDS_ON = 64;
 
 /** Milliseconds of a Go-style duration string; NaN when it is malformed. */
 export function durationMs(text: string): number {
@@ -46,13 +54,36 @@ export function durationMs(text: string): number {
 
 const Duration = z.string().max(MAX_DURATION_LENGTH).regex(new RegExp(DURATION_PATTERN), 'must be a duration such as 90s, 10m or 1h');
 
-const LocalObjectReference = z.strictObject({ name: z.string().min(1) });
+/** The name of a Secret, ConfigMap, ServiceAccount or HelmRelease. */
+const ObjectName = z
+  .string()
+  .min(1)
+  .max(MAX_DNS1123_SUBDOMAIN)
+  .regex(new RegExp(DNS1123_SUBDOMAIN_PATTERN), 'must be a lowercase DNS-1123 name (letters, digits, - and .)');
+const NamespaceName = z
+  .string()
+  .min(1)
+  .max(MAX_DNS1123_LABEL)
+  .regex(new RegExp(DNS1123_LABEL_PATTERN), 'must be a namespace name (lowercase letters, digits and -)');
+
+const LocalObjectReference = z.strictObject({ name: ObjectName });
+
+const TargetPath = z
+  .string()
+  .max(MAX_TARGET_PATH_LENGTH)
+  .superRefine((path, ctx) => {
+    try {
+      parseTargetPath(path);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `targetPath ${err instanceof Error ? err.message : String(err)}` });
+    }
+  });
 
 const ValuesReference = z.strictObject({
   kind: z.enum(['Secret', 'ConfigMap']),
-  name: z.string().min(1),
+  name: ObjectName,
   key: z.string().min(1).default('values.yaml'),
-  targetPath: z.string().optional(),
+  targetPath: TargetPath.optional(),
   optional: z.boolean().default(false),
 });
 
@@ -88,9 +119,9 @@ const TestPolicy = z.strictObject({
 });
 
 const DependencyReference = z.strictObject({
-  name: z.string().min(1),
+  name: ObjectName,
   // Empty is refused rather than read as "this namespace": callers default with `??`.
-  namespace: z.string().min(1).optional(),
+  namespace: NamespaceName.optional(),
 });
 
 const RepositoryAuth = z.strictObject({
@@ -112,8 +143,14 @@ export const HelmReleaseSpecSchema = z
       .min(1)
       .max(MAX_VERSION_LENGTH)
       .regex(new RegExp(SEMVER_PATTERN), 'must be an exact SemVer version such as 1.4.2 (ranges and latest are not allowed)'),
-    values: z.record(z.string(), z.unknown()).default({}),
-    valuesFrom: z.array(ValuesReference).default([]),
+    values: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .superRefine((values, ctx) => {
+        const at = protoKeyPath(values);
+        if (at !== undefined) ctx.addIssue({ code: 'custom', message: `the key ${at} is not allowed` });
+      }),
+    valuesFrom: z.array(ValuesReference).max(MAX_VALUES_FROM).default([]),
     atomic: z.boolean().default(true),
     wait: z.boolean().default(true),
     timeout: Duration.default('5m').refine((d) => {
@@ -124,20 +161,35 @@ export const HelmReleaseSpecSchema = z
     releaseName: z
       .string()
       .max(MAX_RELEASE_NAME, `must be at most ${MAX_RELEASE_NAME} characters`)
-      .regex(new RegExp(RELEASE_NAME_PATTERN), 'must be lowercase letters, digits, - and .')
+      .regex(new RegExp(RELEASE_NAME_PATTERN), "must be lowercase letters, digits, - and ., dot-separated parts starting and ending with a letter or digit (Helm's rule)")
       .optional(),
-    targetNamespace: z.string().min(1).optional(),
+    targetNamespace: NamespaceName.optional(),
     createNamespace: z.boolean().default(false),
     auth: RepositoryAuth.optional(),
     driftDetection: DriftDetection.default({ mode: 'enabled', ignore: [] }),
     remediation: Remediation.default({ retries: 3, strategy: 'rollback' }),
     test: TestPolicy.default({ enable: false, ignoreFailures: false }),
-    dependsOn: z.array(DependencyReference).default([]),
-    serviceAccountName: z.string().min(1).optional(),
+    dependsOn: z.array(DependencyReference).max(MAX_DEPENDS_ON).default([]),
+    serviceAccountName: ObjectName.optional(),
     maxHistory: z.number().int().min(0).default(5),
     suspend: z.boolean().default(false),
     deletionPolicy: z.enum(['Delete', 'Orphan']).default('Delete'),
   });
+
+/**
+ * The path of the first `__proto__` key in JSON-like values, if any: such a key cannot be carried
+ * faithfully (any `obj[key] = ...` on the way sets a prototype instead), so it is refused.
+ */
+export function protoKeyPath(v: unknown, path = ''): string | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    const here = Array.isArray(v) ? `${path}[${k}]` : path === '' ? k : `${path}.${k}`;
+    if (!Array.isArray(v) && k === '__proto__') return here;
+    const found = protoKeyPath(x, here);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 /** A HelmRelease spec with every default applied. */
 export type HelmReleaseSpec = z.output<typeof HelmReleaseSpecSchema>;

@@ -167,6 +167,48 @@ describe('WorkQueue', () => {
     expect(q.queue.waiting).toBe(0);
   });
 
+  it('a metric or log line that throws while handling one key fails that key only; the others go on', async () => {
+    const clock = new FakeClock(0);
+    const metrics = new RecordingMetrics();
+    // A metric that throws for one key's results, as prom-client does on a bad label set.
+    let poisoned = true;
+    metrics.reconciled = () => {
+      if (poisoned) throw new Error('Added label "x" is not included in initial labelset');
+    };
+    metrics.reconcileError = () => {
+      throw new Error('metric broken too');
+    };
+    const ran: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const queue = new WorkQueue(
+        async (key) => {
+          ran.push(key);
+          if (key === 'evil/one') throw new Error('handler failed');
+          return {};
+        },
+        { name: 'helmrelease', concurrency: 1, clock, metrics },
+      );
+      queue.start();
+      queue.add('evil/one');
+      queue.add('good/two');
+      await clock.flush();
+      await new Promise((r) => setImmediate(r));
+      poisoned = false;
+      queue.add('good/three');
+      await clock.flush();
+      expect(ran).toEqual(['evil/one', 'good/two', 'good/three']);
+      expect(queue.failures('evil/one')).toBe(1);
+      expect(queue.failures('good/two')).toBe(0);
+      expect(unhandled).toEqual([]);
+      await queue.shutdown();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('treats `backoff: true` as a failure for backoff, with result "requeue"', async () => {
     const q = scriptedQueue((_key, n) => (n < 3 ? { backoff: true } : {}));
     q.queue.start();

@@ -246,19 +246,38 @@ export class WorkQueue {
     void this.#reconcile(key, ac.signal, now);
   }
 
+  /**
+   * Runs the handler for one key. Nothing thrown while handling a key (by the handler, a metric
+   * or a log line) escapes: the key fails (counted, logged, retried with backoff) and every other
+   * key goes on.
+   */
   async #reconcile(key: string, signal: AbortSignal, startedAt: number): Promise<void> {
-    let result: ReconcileResult;
+    let result: ReconcileResult = 'error';
     try {
       const outcome = await this.#handler(key, signal);
       result = this.#applyOutcome(key, outcome);
     } catch (err) {
       result = 'error';
-      this.#metrics?.reconcileError(this.#name);
-      this.#log.error('reconcile failed', { key, err });
       this.#requeueWithBackoff(key);
+      this.#contained(() => this.#metrics?.reconcileError(this.#name));
+      this.#contained(() => this.#log.error('reconcile failed', { key, err }));
+    } finally {
+      this.#contained(() => this.#metrics?.reconciled(this.#name, result, (this.#clock.now() - startedAt) / 1000));
+      this.#complete(key);
     }
-    this.#metrics?.reconciled(this.#name, result, (this.#clock.now() - startedAt) / 1000);
-    this.#complete(key);
+  }
+
+  /** Runs a reporting side effect (metric, log line) whose failure must not end the process. */
+  #contained(report: () => void): void {
+    try {
+      report();
+    } catch (err) {
+      try {
+        this.#log.error('reporting a reconcile failed', { err });
+      } catch {
+        // The logger itself failed: nothing left to report with.
+      }
+    }
   }
 
   #applyOutcome(key: string, outcome: ReconcileOutcome): ReconcileResult {

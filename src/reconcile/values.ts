@@ -4,7 +4,8 @@
 // Errors name the object and key, never the content.
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import type { ValuesReference } from '../api/helm-release.js';
+import { protoKeyPath, type ValuesReference } from '../api/helm-release.js';
+import { parseTargetPath } from '../api/target-path.js';
 
 export type Values = Record<string, unknown>;
 
@@ -51,6 +52,8 @@ export async function resolveValues(
     }
     merged = mergeValues(merged, parseValuesDocument(got.data, what));
   }
+  const forbidden = protoKeyPath(inline);
+  if (forbidden !== undefined) throw new InvalidValuesError(`spec.values: the key ${forbidden} is not allowed`);
   const values = mergeValues(merged, inline);
   return { values, digest: valuesDigest(values) };
 }
@@ -65,73 +68,60 @@ function parseValuesDocument(text: string, what: string): Values {
   }
   if (doc === null || doc === undefined) return {};
   if (!isMap(doc)) throw new InvalidValuesError(`${what} must hold a YAML mapping of values`);
+  const forbidden = protoKeyPath(doc);
+  if (forbidden !== undefined) throw new InvalidValuesError(`${what}: the key ${forbidden} is not allowed`);
   return doc;
 }
 
-/** Deep merge as Helm does: maps merge key by key, anything else in `over` replaces. */
+/**
+ * Deep merge as Helm does: maps merge key by key, anything else in `over` replaces. Only own
+ * properties are read and every key is defined as an own property, so no key reaches a prototype.
+ */
 export function mergeValues(base: Values, over: Values): Values {
   const out: Values = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    out[k] = isMap(b) && isMap(v) ? mergeValues(b, v) : v;
+    const b = ownMember(out, k);
+    defineMember(out, k, isMap(b) && isMap(v) ? mergeValues(b, v) : v);
   }
   return out;
 }
 
 /**
- * Sets `value` at a Helm `--set` style path (`a.b`, `list[0].name`, `a\.b` for a dot inside a
- * key), creating maps and lists on the way.
+ * Sets `value` at a targetPath (see api/target-path.ts), creating maps and lists on the way.
+ * Walks own members only.
  */
 export function setPath(values: Values, path: string, value: string, what: string): Values {
-  const steps = parsePath(path, what);
+  let steps: (string | number)[];
+  try {
+    steps = parseTargetPath(path);
+  } catch (err) {
+    throw new InvalidValuesError(`${what}: targetPath ${JSON.stringify(path)} ${err instanceof Error ? err.message : String(err)}`);
+  }
   const root: Values = structuredClone(values);
   let node: Values | unknown[] = root;
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i] as string | number;
-    const last = i === steps.length - 1;
-    const nextIsIndex = typeof steps[i + 1] === 'number';
-    const container = node as Record<string | number, unknown>;
-    if (last) {
-      container[step] = value;
+  for (const [i, step] of steps.entries()) {
+    if (i === steps.length - 1) {
+      defineMember(node, step, value);
       break;
     }
-    let child = container[step];
+    const nextIsIndex = typeof steps[i + 1] === 'number';
+    let child = ownMember(node, step);
     if (nextIsIndex ? !Array.isArray(child) : !isMap(child)) {
       child = nextIsIndex ? [] : {};
-      container[step] = child;
+      defineMember(node, step, child);
     }
     node = child as Values | unknown[];
   }
   return root;
 }
 
-function parsePath(path: string, what: string): (string | number)[] {
-  const steps: (string | number)[] = [];
-  let key = '';
-  for (let i = 0; i < path.length; i++) {
-    const c = path[i];
-    if (c === '\\' && i + 1 < path.length) {
-      key += path[++i];
-    } else if (c === '.') {
-      if (key !== '') steps.push(key);
-      key = '';
-    } else if (c === '[') {
-      if (key !== '') steps.push(key);
-      key = '';
-      const end = path.indexOf(']', i);
-      const index = Number(path.slice(i + 1, end));
-      if (end < 0 || !Number.isInteger(index) || index < 0 || index > 10_000) {
-        throw new InvalidValuesError(`${what}: targetPath ${JSON.stringify(path)} has a bad list index`);
-      }
-      steps.push(index);
-      i = end;
-    } else {
-      key += c;
-    }
-  }
-  if (key !== '') steps.push(key);
-  if (steps.length === 0) throw new InvalidValuesError(`${what}: targetPath is empty`);
-  return steps;
+function ownMember(container: object, key: string | number): unknown {
+  return Object.hasOwn(container, key) ? (container as Record<string | number, unknown>)[key] : undefined;
+}
+
+/** Sets an own data property (never a setter such as `__proto__`). */
+function defineMember(container: object, key: string | number, value: unknown): void {
+  Object.defineProperty(container, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
 function isMap(v: unknown): v is Values {

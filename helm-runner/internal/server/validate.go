@@ -8,20 +8,23 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/project-planton/helm-release-controller/helm-runner/gen/names"
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
 )
 
-// Helm's release name rule (at most 53 characters, DNS-1123 subdomain) and Kubernetes' namespace
-// rule (DNS-1123 label).
+// Helm's release name rule (at most 53 characters, DNS-1123 subdomain), Kubernetes' namespace
+// rule (DNS-1123 label) and ServiceAccount rule (DNS-1123 subdomain): the rules the HelmRelease
+// CRD and the reconciler apply, generated from src/api/names.ts.
 var (
-	releaseNamePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	namespacePattern   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	configDigestRule   = regexp.MustCompile(`^[A-Za-z0-9._-]{0,63}$`)
+	releaseNamePattern    = regexp.MustCompile(names.ReleaseNamePattern)
+	namespacePattern      = regexp.MustCompile(names.NamespacePattern)
+	serviceAccountPattern = regexp.MustCompile(names.ServiceAccountNamePattern)
+	configDigestRule      = regexp.MustCompile(`^[A-Za-z0-9._-]{0,63}$`)
 )
 
 const (
-	maxReleaseNameLength = 53
+	maxReleaseNameLength = names.MaxReleaseNameLength
 	minTimeout           = time.Second
 	maxTimeout           = time.Hour
 )
@@ -33,9 +36,10 @@ func validateRelease(ref *runnerv1.ReleaseRef) error {
 	case ref.GetName() == "" || len(ref.GetName()) > maxReleaseNameLength || !releaseNamePattern.MatchString(ref.GetName()):
 		return failure.New(failure.InvalidArgument,
 			"release name %q must be at most 53 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit", ref.GetName())
-	case !namespacePattern.MatchString(ref.GetNamespace()) || len(ref.GetNamespace()) > 63:
+	case !namespacePattern.MatchString(ref.GetNamespace()) || len(ref.GetNamespace()) > names.MaxNamespaceLength:
 		return failure.New(failure.InvalidArgument, "namespace %q is not a valid namespace name", ref.GetNamespace())
-	case ref.GetServiceAccountName() != "" && !releaseNamePattern.MatchString(ref.GetServiceAccountName()):
+	case ref.GetServiceAccountName() != "" && (!serviceAccountPattern.MatchString(ref.GetServiceAccountName()) ||
+		len(ref.GetServiceAccountName()) > names.MaxServiceAccountNameLength):
 		return failure.New(failure.InvalidArgument, "service account name %q is not valid", ref.GetServiceAccountName())
 	case ref.GetServiceAccountNamespace() != "" && !namespacePattern.MatchString(ref.GetServiceAccountNamespace()):
 		return failure.New(failure.InvalidArgument, "service account namespace %q is not valid", ref.GetServiceAccountNamespace())

@@ -10,16 +10,25 @@ import {
   MAX_DURATION_LENGTH,
   MAX_IGNORE_PATHS,
   MAX_IGNORE_RULES,
+  MAX_DEPENDS_ON,
   MAX_JSON_POINTER_LENGTH,
-  MAX_RELEASE_NAME,
   MAX_REPO_LENGTH,
   MAX_TIMEOUT_MS,
   MAX_VERSION_LENGTH,
+  MAX_VALUES_FROM,
   MIN_TIMEOUT_MS,
-  RELEASE_NAME_PATTERN,
   REPO_PATTERN,
   SEMVER_PATTERN,
 } from '../helm-release.js';
+import {
+  DNS1123_LABEL_PATTERN,
+  DNS1123_SUBDOMAIN_PATTERN,
+  MAX_DNS1123_LABEL,
+  MAX_DNS1123_SUBDOMAIN,
+  MAX_RELEASE_NAME,
+  RELEASE_NAME_PATTERN,
+} from '../names.js';
+import { ESCAPES_PATTERN, FORBIDDEN_PATH_STEPS, FORBIDDEN_STEP_PATTERN, MAX_TARGET_PATH_LENGTH } from '../target-path.js';
 
 /** One `x-kubernetes-validations` entry. */
 export interface ValidationRule {
@@ -80,6 +89,28 @@ function durationRules(field: string, bound: ValidationRule): FieldRules {
   };
 }
 
+/** A field naming a Secret, ConfigMap, ServiceAccount or HelmRelease. */
+function objectNameRules(field: string): FieldRules {
+  return {
+    minLength: 1,
+    maxLength: MAX_DNS1123_SUBDOMAIN,
+    validations: [
+      { rule: matchesRule(DNS1123_SUBDOMAIN_PATTERN), message: `${field} must be a lowercase DNS-1123 name: letters, digits, - and ., starting and ending with a letter or digit` },
+    ],
+  };
+}
+
+/** A field naming a namespace. */
+function namespaceRules(field: string): FieldRules {
+  return {
+    minLength: 1,
+    maxLength: MAX_DNS1123_LABEL,
+    validations: [
+      { rule: matchesRule(DNS1123_LABEL_PATTERN), message: `${field} must be a namespace name: lowercase letters, digits and -, starting and ending with a letter or digit` },
+    ],
+  };
+}
+
 const minTimeout = goDuration(MIN_TIMEOUT_MS);
 const maxTimeout = goDuration(MAX_TIMEOUT_MS);
 
@@ -135,14 +166,30 @@ export const ADMISSION_RULES: AdmissionRules = {
     validations: [
       {
         rule: matchesRule(RELEASE_NAME_PATTERN),
-        message: "releaseName must be lowercase letters, digits, - and ., starting and ending with a letter or digit (Helm's rule)",
+        message: "releaseName must be lowercase letters, digits, - and ., dot-separated parts starting and ending with a letter or digit (Helm's rule)",
       },
     ],
   },
+  'spec.valuesFrom': { maxItems: MAX_VALUES_FROM },
+  'spec.valuesFrom[].name': objectNameRules('valuesFrom name'),
   'spec.valuesFrom[].key': { minLength: 1 },
-  'spec.targetNamespace': { minLength: 1 },
-  'spec.serviceAccountName': { minLength: 1 },
-  'spec.dependsOn[].namespace': { minLength: 1 },
+  'spec.valuesFrom[].targetPath': {
+    maxLength: MAX_TARGET_PATH_LENGTH,
+    validations: [
+      {
+        rule: `!${matchesRule(FORBIDDEN_STEP_PATTERN)}`,
+        message: `targetPath must not name ${FORBIDDEN_PATH_STEPS.join(', ')}`,
+      },
+      { rule: matchesRule(ESCAPES_PATTERN), message: 'targetPath may escape only ., [, ] and \\ with a backslash' },
+    ],
+  },
+  'spec.targetNamespace': namespaceRules('targetNamespace'),
+  'spec.serviceAccountName': objectNameRules('serviceAccountName'),
+  'spec.auth.secretRef.name': objectNameRules('auth.secretRef.name'),
+  'spec.auth.caSecretRef.name': objectNameRules('auth.caSecretRef.name'),
+  'spec.dependsOn': { maxItems: MAX_DEPENDS_ON },
+  'spec.dependsOn[].name': objectNameRules('dependsOn name'),
+  'spec.dependsOn[].namespace': namespaceRules('dependsOn namespace'),
   'spec.driftDetection.ignore': { maxItems: MAX_IGNORE_RULES },
   'spec.driftDetection.ignore[].paths': { maxItems: MAX_IGNORE_PATHS },
   'spec.driftDetection.ignore[].paths[]': {

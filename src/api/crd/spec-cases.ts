@@ -41,6 +41,14 @@ export const GOOD_SPECS: readonly SpecCase[] = [
   with_('a chart name with _ and .', { name: 'my_chart.v2' }),
   with_('a 53-character release name', { releaseName: RELEASE_NAME_53 }),
   with_('a dotted release name', { releaseName: 'a.b-c' }),
+  with_('targetPaths with escapes, lists and keys that only contain a forbidden word', {
+    valuesFrom: [
+      { kind: 'Secret', name: 's', targetPath: 'a\\.b' },
+      { kind: 'Secret', name: 's', targetPath: 'servers[0].token' },
+      { kind: 'Secret', name: 's', targetPath: 'my__proto__.constructors.prototyped' },
+      { kind: 'Secret', name: 's', targetPath: 'a\\\\b' },
+    ],
+  }),
   with_('the shortest timeout', { timeout: '1s' }),
   with_('the longest timeout', { timeout: '1h' }),
   with_('a timeout in milliseconds', { timeout: '1500ms' }),
@@ -102,7 +110,7 @@ export const BAD_SPECS: readonly BadSpecCase[] = [
     badWith(`chart name ${JSON.stringify(name)}`, { name }, 'spec.name', 'name must be a chart name'),
   ),
   badWith('a 54-character release name', { releaseName: `${RELEASE_NAME_53}4` }, 'spec.releaseName', 'Too long'),
-  ...['Upper', '-start', 'end-', 'under_score'].map((releaseName) =>
+  ...['Upper', '-start', 'end-', 'under_score', 'a..b', 'a.-b', 'a-.b', '.a', 'a.'].map((releaseName) =>
     badWith(`release name ${releaseName}`, { releaseName }, 'spec.releaseName', 'releaseName must be lowercase letters'),
   ),
   ...['0s', '999ms', '2h', '61m'].map((timeout) =>
@@ -131,6 +139,22 @@ export const BAD_SPECS: readonly BadSpecCase[] = [
   badWith('an empty dependency namespace', { dependsOn: [{ name: 'db', namespace: '' }] }, 'spec.dependsOn[0].namespace', 'at least 1 chars long'),
   badWith('a dependency without a name', { dependsOn: [{ namespace: 'x' }] }, 'spec.dependsOn[0].name', 'Required value'),
   badWith('an auth secretRef without a name', { auth: { secretRef: {} } }, 'spec.auth.secretRef.name', 'Required value'),
+  ...['__proto__.polluted', 'a.__proto__', 'a[0].__proto__.x', 'constructor.prototype.x', 'a.prototype', 'a[0]__proto__'].map((targetPath) =>
+    badWith(`targetPath ${targetPath}`, { valuesFrom: [{ kind: 'Secret', name: 's', targetPath }] }, 'spec.valuesFrom[0].targetPath', 'targetPath must not name __proto__, constructor, prototype'),
+  ),
+  ...['\\_\\_proto\\_\\_.x', 'a\\b', 'a\\'].map((targetPath) =>
+    badWith(`targetPath ${targetPath}`, { valuesFrom: [{ kind: 'Secret', name: 's', targetPath }] }, 'spec.valuesFrom[0].targetPath', 'targetPath may escape only'),
+  ),
+  ...['Apps', 'a.b', 'a_b', '-a', 'a'.repeat(64)].map((targetNamespace) =>
+    badWith(`targetNamespace ${targetNamespace.slice(0, 20)}`, { targetNamespace }, 'spec.targetNamespace', 'targetNamespace must be a namespace name'),
+  ),
+  ...['Deployer', 'a_b', 'a..b', 'system:serviceaccount:x:y'].map((serviceAccountName) =>
+    badWith(`serviceAccountName ${serviceAccountName}`, { serviceAccountName }, 'spec.serviceAccountName', 'serviceAccountName must be a lowercase DNS-1123 name'),
+  ),
+  badWith('a valuesFrom name that is not an object name', { valuesFrom: [{ kind: 'Secret', name: '../x' }] }, 'spec.valuesFrom[0].name', 'valuesFrom name must be a lowercase DNS-1123 name'),
+  badWith('a dependency name that is not an object name', { dependsOn: [{ name: 'Db' }] }, 'spec.dependsOn[0].name', 'dependsOn name must be a lowercase DNS-1123 name'),
+  badWith('a dependency namespace that is not a namespace name', { dependsOn: [{ name: 'db', namespace: 'a.b' }] }, 'spec.dependsOn[0].namespace', 'dependsOn namespace must be a namespace name'),
+  badWith('an auth secretRef name that is not an object name', { auth: { secretRef: { name: 'a/b' } } }, 'spec.auth.secretRef.name', 'auth.secretRef.name must be a lowercase DNS-1123 name'),
   badWith('values that are not an object', { values: 'replicas: 2' }, 'spec.values', 'must be of type object'),
   badWith('atomic as a string', { atomic: 'yes' }, 'spec.atomic', 'must be of type boolean'),
 ];
