@@ -33,8 +33,9 @@ export interface DependencyReadinessOptions {
   readonly maxEntries?: number;
 }
 
+/** What is known of one dependency; only its readiness is kept, so remembered reads stay small. */
 type Lookup =
-  | { readonly kind: 'found'; readonly object: HelmReleaseObject }
+  | { readonly kind: 'found'; readonly ready: boolean }
   | { readonly kind: 'absent' }
   | { readonly kind: 'unreadable'; readonly why: string };
 
@@ -83,14 +84,14 @@ export class DependencyReadiness {
     for (const { key, lookup } of lookups) {
       if (lookup.kind === 'absent') out.push(`${key} (not found)`);
       else if (lookup.kind === 'unreadable') out.push(`${key} (cannot be read: ${lookup.why})`);
-      else if (!isReady(lookup.object)) out.push(key);
+      else if (!lookup.ready) out.push(key);
     }
     return out;
   }
 
   async #lookup(namespace: string, name: string): Promise<Lookup> {
     const cached = this.#opts.cache.get(namespace, name);
-    if (cached !== undefined) return { kind: 'found', object: cached };
+    if (cached !== undefined) return { kind: 'found', ready: isReady(cached) };
     if (this.#inScope(namespace)) return { kind: 'absent' };
     return this.#remembered(namespace, name);
   }
@@ -120,7 +121,7 @@ export class DependencyReadiness {
   async #read(namespace: string, name: string): Promise<Lookup> {
     try {
       const object = await this.#opts.read(namespace, name);
-      return object === undefined ? { kind: 'absent' } : { kind: 'found', object };
+      return object === undefined ? { kind: 'absent' } : { kind: 'found', ready: isReady(object) };
     } catch (err) {
       return { kind: 'unreadable', why: whyUnreadable(namespace, err) };
     }
