@@ -6,8 +6,7 @@
 // dependency is not watched, so its becoming Ready is seen when the dependent looks again
 // (decide.ts's DEPENDENCY_RECHECK_MS) plus at most the TTL. A dependency that cannot be read says
 // why, in the list the condition message is built from.
-import type { HelmReleaseObject, HelmReleaseSpec } from '../api/helm-release.js';
-import { keyOf } from '../api/helm-release.js';
+import { type HelmReleaseObject, type HelmReleaseSpec, keyOf } from '../api/helm-release.js';
 import type { Clock } from '../clock.js';
 import { httpStatusOf } from '../kube/helm-release-api.js';
 import { ConditionType, findCondition } from './conditions.js';
