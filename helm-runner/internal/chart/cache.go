@@ -6,11 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // archive is a chart archive that passed inspection, with its digest ("sha256:<hex>").
@@ -41,27 +45,151 @@ func cacheKey(t target, credKey []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// diskBlock is the allocation unit the disk cache counts in: a file takes whole blocks on the
+// volume (4 KiB on ext4, xfs and tmpfs), and the volume's size limit counts blocks, not bytes.
+const diskBlock = 4096
+
+// touchInterval bounds how often a hit rewrites an archive's modification time, which is how the
+// order of use outlives a restart: to within this interval, at most one syscall per archive.
+const touchInterval = time.Minute
+
+// errDiskCacheFull is returned by store when the archive cannot fit the budget: it is larger
+// than the budget, or making room would remove archives being read.
+var errDiskCacheFull = errors.New("chart cache budget exhausted")
+
 // diskCache keeps archives as <key>.tgz with their digest in <key>.sha256, both written
-// through a temporary file and a rename so that a reader never sees half a file.
+// through a temporary file and a rename so that a reader never sees half a file, within a byte
+// budget counted in whole blocks. Least recently used archives are removed first; an archive
+// being read is never removed, and room for an archive is reserved before it is written, so the
+// budget also holds while writes are in progress. The order of use is kept as the archives'
+// modification times, so that a restarted runner counts what it finds and keeps the most
+// recently used archives. One process uses a directory at a time. Safe for concurrent use.
 type diskCache struct {
 	dir string
-	// maxBytes bounds what is read back, like a download.
-	maxBytes int64
+	// maxRead bounds what is read back, like a download.
+	maxRead int64
+	budget  int64
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	size    int64
+	order   *list.List // of *diskEntry, most recent first
+	entries map[string]*list.Element
 }
 
-func (d diskCache) paths(key string) (archivePath, digestPath string) {
+type diskEntry struct {
+	key  string
+	size int64 // both files, in whole blocks
+	// readers counts loads in progress; an entry with readers is never evicted.
+	readers int
+	// writing marks room reserved for a store in progress: not loadable, not evictable.
+	writing bool
+	// touched is when the archive's modification time was last set.
+	touched time.Time
+}
+
+// openDiskCache counts the archives already in dir, oldest use last, removes what a crash left
+// half-written, and trims the cache to budget.
+func openDiskCache(dir string, maxRead, budget int64, log *slog.Logger) (*diskCache, error) {
+	d := &diskCache{dir: dir, maxRead: maxRead, budget: budget, log: log, order: list.New(), entries: map[string]*list.Element{}}
+	found, err := d.scan()
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(found, func(a, b *diskEntry) int { return b.touched.Compare(a.touched) })
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range found {
+		d.entries[e.key] = d.order.PushBack(e)
+		d.size += e.size
+	}
+	for d.size > d.budget {
+		d.evictLocked(d.order.Back(), "over budget at start")
+	}
+	d.log.Debug("chart cache opened", "archives", len(d.entries), "bytes", d.size, "budget", d.budget)
+	return d, nil
+}
+
+// scan returns the complete archives in dir. Temporary files and an archive or digest without
+// its pair (a crash between the two renames of store, or of remove) are removed.
+func (d *diskCache) scan() ([]*diskEntry, error) {
+	dirents, err := os.ReadDir(d.dir)
+	if err != nil {
+		return nil, err
+	}
+	type pair struct {
+		archive, digest fs.FileInfo
+	}
+	pairs := map[string]*pair{}
+	for _, de := range dirents {
+		name := de.Name()
+		if strings.HasPrefix(name, tmpPrefix) {
+			_ = os.Remove(filepath.Join(d.dir, name))
+			continue
+		}
+		key, ext, ok := strings.Cut(name, ".")
+		if !ok || !isCacheKey(key) || (ext != "tgz" && ext != "sha256") || !de.Type().IsRegular() {
+			continue
+		}
+		info, err := de.Info()
+		if err != nil {
+			continue
+		}
+		p := pairs[key]
+		if p == nil {
+			p = &pair{}
+			pairs[key] = p
+		}
+		if ext == "tgz" {
+			p.archive = info
+		} else {
+			p.digest = info
+		}
+	}
+	var found []*diskEntry
+	for key, p := range pairs {
+		if p.archive == nil || p.digest == nil {
+			d.removeFiles(key)
+			continue
+		}
+		found = append(found, &diskEntry{key: key, size: onDisk(p.archive.Size()) + onDisk(p.digest.Size()), touched: p.archive.ModTime()})
+	}
+	return found, nil
+}
+
+func isCacheKey(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// onDisk is n bytes rounded up to whole blocks.
+func onDisk(n int64) int64 {
+	return (n + diskBlock - 1) / diskBlock * diskBlock
+}
+
+func (d *diskCache) paths(key string) (archivePath, digestPath string) {
 	return filepath.Join(d.dir, key+".tgz"), filepath.Join(d.dir, key+".sha256")
 }
 
-// load returns the cached archive of key. An archive whose digest differs from the recorded
-// one, or that cannot be read, is removed and reported as absent.
-func (d diskCache) load(key string) (archive, bool) {
+// load returns the cached archive of key and marks it most recently used. An archive whose
+// digest differs from the recorded one, or that cannot be read, is removed and reported as
+// absent.
+func (d *diskCache) load(key string) (archive, bool) {
+	e, ok := d.acquire(key)
+	if !ok {
+		return archive{}, false
+	}
+	defer d.release(e)
 	archivePath, digestPath := d.paths(key)
 	want, err := os.ReadFile(digestPath)
 	if err != nil {
+		d.remove(key)
 		return archive{}, false
 	}
-	data, err := readFileLimited(archivePath, d.maxBytes)
+	data, err := readFileLimited(archivePath, d.maxRead)
 	if err != nil {
 		d.remove(key)
 		return archive{}, false
@@ -74,18 +202,162 @@ func (d diskCache) load(key string) (archive, bool) {
 	return a, true
 }
 
-func (d diskCache) store(key string, a archive) error {
-	archivePath, digestPath := d.paths(key)
-	if err := writeAtomic(d.dir, archivePath, a.data); err != nil {
-		return err
+// acquire marks key most recently used and holds it against eviction until release.
+func (d *diskCache) acquire(key string) (*diskEntry, bool) {
+	d.mu.Lock()
+	el, ok := d.entries[key]
+	if !ok || el.Value.(*diskEntry).writing {
+		d.mu.Unlock()
+		return nil, false
 	}
-	return writeAtomic(d.dir, digestPath, []byte(a.digest+"\n"))
+	e := el.Value.(*diskEntry)
+	e.readers++
+	persist := d.useLocked(el)
+	d.mu.Unlock()
+	d.persistUse(key, persist)
+	return e, true
 }
 
-func (d diskCache) remove(key string) {
+func (d *diskCache) release(e *diskEntry) {
+	d.mu.Lock()
+	e.readers--
+	d.mu.Unlock()
+}
+
+// touch marks key most recently used, if it is cached: a hit in memory is a use of the disk
+// copy too, which must not be evicted as unused while memory serves it.
+func (d *diskCache) touch(key string) {
+	d.mu.Lock()
+	el, ok := d.entries[key]
+	persist := ok && !el.Value.(*diskEntry).writing && d.useLocked(el)
+	d.mu.Unlock()
+	d.persistUse(key, persist)
+}
+
+// useLocked moves el to the front and reports whether its modification time is due to be set.
+func (d *diskCache) useLocked(el *list.Element) bool {
+	d.order.MoveToFront(el)
+	e := el.Value.(*diskEntry)
+	now := time.Now()
+	if now.Sub(e.touched) < touchInterval {
+		return false
+	}
+	e.touched = now
+	return true
+}
+
+// persistUse records a use in the archive's modification time. A failure only costs order
+// after a restart.
+func (d *diskCache) persistUse(key string, persist bool) {
+	if !persist {
+		return
+	}
+	archivePath, _ := d.paths(key)
+	now := time.Now()
+	_ = os.Chtimes(archivePath, now, now)
+}
+
+// store writes a's archive and digest as key, after making room for them by evicting least
+// recently used archives that nobody reads. It fails with errDiskCacheFull, writing nothing,
+// when no such room can be made.
+func (d *diskCache) store(key string, a archive) error {
+	digestLine := []byte(a.digest + "\n")
+	if err := d.reserve(key, onDisk(int64(len(a.data)))+onDisk(int64(len(digestLine)))); err != nil {
+		return err
+	}
+	archivePath, digestPath := d.paths(key)
+	err := writeAtomic(d.dir, archivePath, a.data)
+	if err == nil {
+		err = writeAtomic(d.dir, digestPath, digestLine)
+	}
+	if err != nil {
+		d.remove(key)
+		return err
+	}
+	d.mu.Lock()
+	if el, ok := d.entries[key]; ok {
+		e := el.Value.(*diskEntry)
+		e.writing, e.touched = false, time.Now()
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+// reserve counts size bytes for key, most recently used, evicting as needed.
+func (d *diskCache) reserve(key string, size int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if el, ok := d.entries[key]; ok {
+		if e := el.Value.(*diskEntry); e.readers > 0 || e.writing {
+			return fmt.Errorf("%w: archive %s is in use", errDiskCacheFull, key)
+		}
+		// Its files are replaced by the renames of the new ones.
+		d.forgetLocked(el)
+	}
+	if size > d.budget {
+		return fmt.Errorf("%w: an archive of %d bytes on disk exceeds the budget of %d", errDiskCacheFull, size, d.budget)
+	}
+	var idle int64
+	for el := d.order.Back(); el != nil; el = el.Prev() {
+		if e := el.Value.(*diskEntry); e.readers == 0 && !e.writing {
+			idle += e.size
+		}
+	}
+	if d.size-idle+size > d.budget {
+		return fmt.Errorf("%w: archives in use hold the budget of %d bytes", errDiskCacheFull, d.budget)
+	}
+	for el := d.order.Back(); el != nil && d.size+size > d.budget; {
+		prev := el.Prev()
+		if e := el.Value.(*diskEntry); e.readers == 0 && !e.writing {
+			d.evictLocked(el, "least recently used")
+		}
+		el = prev
+	}
+	d.entries[key] = d.order.PushFront(&diskEntry{key: key, size: size, writing: true})
+	d.size += size
+	return nil
+}
+
+// evictLocked removes el's files and forgets it. The log names the key, a digest that holds
+// no credential.
+func (d *diskCache) evictLocked(el *list.Element, why string) {
+	e := el.Value.(*diskEntry)
+	d.forgetLocked(el)
+	d.removeFiles(e.key)
+	d.log.Debug("chart cache eviction", "key", e.key, "bytes", e.size, "reason", why, "cacheBytes", d.size, "budget", d.budget)
+}
+
+func (d *diskCache) forgetLocked(el *list.Element) {
+	e := el.Value.(*diskEntry)
+	d.order.Remove(el)
+	delete(d.entries, e.key)
+	d.size -= e.size
+}
+
+// remove removes key's files and forgets it, whoever reads it: for an archive found unreadable
+// or not what was stored, and for a failed store.
+func (d *diskCache) remove(key string) {
+	d.mu.Lock()
+	if el, ok := d.entries[key]; ok {
+		d.forgetLocked(el)
+	}
+	d.removeFiles(key)
+	d.mu.Unlock()
+}
+
+// removeFiles removes the digest first: an archive without its digest is never loaded, and is
+// removed at the next start.
+func (d *diskCache) removeFiles(key string) {
 	archivePath, digestPath := d.paths(key)
 	_ = os.Remove(digestPath)
 	_ = os.Remove(archivePath)
+}
+
+// bytes is what the cache counts on disk.
+func (d *diskCache) bytes() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.size
 }
 
 func readFileLimited(name string, max int64) ([]byte, error) {
@@ -97,8 +369,11 @@ func readFileLimited(name string, max int64) ([]byte, error) {
 	return readLimited(f, max)
 }
 
+// tmpPrefix starts the names of files being written; any left at start are from a crash.
+const tmpPrefix = ".tmp-"
+
 func writeAtomic(dir, name string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ package chart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,8 +35,14 @@ const (
 	DefaultMaxFileBytes         = 5 << 20
 	DefaultMaxIndexBytes        = 20 << 20
 	DefaultMaxDecompressedBytes = 100 << 20
-	// DefaultMemoryCacheBytes is the default budget of archives kept in memory.
-	DefaultMemoryCacheBytes = 256 << 20
+	// DefaultMemoryCacheBytes is the default budget of archives kept in memory: thousands of
+	// typical charts, a small share of the runner's memory; the disk cache backs it.
+	DefaultMemoryCacheBytes = 64 << 20
+	// DefaultDiskCacheBytes is the default budget of archives kept on disk: three quarters of
+	// the deployment's 1 GiB chart-cache volume, leaving room for what the budget does not
+	// count (the directory itself, the credential key, temporary files a crash left behind
+	// until the next start) before the kubelet evicts the pod at the volume's size limit.
+	DefaultDiskCacheBytes = 768 << 20
 )
 
 func (l Limits) withDefaults() (Limits, error) {
@@ -61,13 +68,25 @@ func (l Limits) withDefaults() (Limits, error) {
 // Option configures a Source.
 type Option func(*Source)
 
-// WithMemoryCacheBytes sets the byte budget of archives kept in memory (default 256 MiB);
+// WithMemoryCacheBytes sets the byte budget of archives kept in memory (default 64 MiB);
 // least recently used archives are dropped first and read back from disk when needed.
 func WithMemoryCacheBytes(n int64) Option {
 	return func(s *Source) { s.memory = newMemoryCache(n) }
 }
 
-// WithLogger sets where cache write failures are reported (default slog.Default()).
+// WithDiskCacheBytes sets the byte budget of archives kept on disk, counted in whole 4 KiB
+// blocks (default 768 MiB); least recently used archives are removed first and pulled again
+// when needed. Non-positive keeps the default.
+func WithDiskCacheBytes(n int64) Option {
+	return func(s *Source) {
+		if n > 0 {
+			s.diskBudget = n
+		}
+	}
+}
+
+// WithLogger sets where cache write failures (warn) and evictions (debug) are reported
+// (default slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Source) { s.log = l }
 }
@@ -75,7 +94,8 @@ func WithLogger(l *slog.Logger) Option {
 // Source pulls, validates and caches charts. It is safe for concurrent use.
 type Source struct {
 	limits             Limits
-	disk               diskCache
+	disk               *diskCache
+	diskBudget         int64
 	memory             *memoryCache
 	flights            *flights
 	transports         *transports
@@ -86,7 +106,9 @@ type Source struct {
 
 // NewSource returns a Source that caches under cacheDir, creating it (mode 0700) if needed.
 // It keeps there the archives (charts/), a secret key for credential fingerprints, and an
-// empty registry credentials path given to Helm's registry client.
+// empty registry credentials path given to Helm's registry client. Archives already in
+// charts/ are counted against the disk budget, and the least recently used removed until
+// the cache fits it.
 func NewSource(cacheDir string, limits Limits, opts ...Option) (*Source, error) {
 	limits, err := limits.withDefaults()
 	if err != nil {
@@ -105,7 +127,7 @@ func NewSource(cacheDir string, limits Limits, opts ...Option) (*Source, error) 
 	}
 	s := &Source{
 		limits:             limits,
-		disk:               diskCache{dir: chartsDir, maxBytes: limits.MaxArchiveBytes},
+		diskBudget:         DefaultDiskCacheBytes,
 		memory:             newMemoryCache(DefaultMemoryCacheBytes),
 		flights:            newFlights(),
 		transports:         newTransports(),
@@ -115,6 +137,10 @@ func NewSource(cacheDir string, limits Limits, opts ...Option) (*Source, error) 
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	s.disk, err = openDiskCache(chartsDir, limits.MaxArchiveBytes, s.diskBudget, s.log)
+	if err != nil {
+		return nil, failure.Wrap(failure.Internal, err, "read the chart cache directory")
 	}
 	return s, nil
 }
@@ -134,7 +160,9 @@ func (s *Source) Get(ctx context.Context, ref Ref) (*chartv2.Chart, string, erro
 	}
 	key := cacheKey(t, s.credKey)
 	a, ok := s.memory.get(key)
-	if !ok {
+	if ok {
+		s.disk.touch(key)
+	} else {
 		what := fmt.Sprintf("pull of chart %s %s", ref.Name, ref.Version)
 		a, err = s.flights.do(ctx, key, what, func(ctx context.Context) (archive, error) {
 			return s.obtain(ctx, key, t)
@@ -174,7 +202,9 @@ func (s *Source) obtain(ctx context.Context, key string, t target) (archive, err
 		return archive{}, err
 	}
 	a := newArchive(data)
-	if err := s.disk.store(key, a); err != nil {
+	if err := s.disk.store(key, a); errors.Is(err, errDiskCacheFull) {
+		s.log.Debug("chart not cached on disk", "chart", t.ref.Name, "version", t.ref.Version, "key", key, "error", err)
+	} else if err != nil {
 		// The chart is good; without the disk copy it is only fetched again after a restart.
 		s.log.Warn("chart cache write failed", "chart", t.ref.Name, "version", t.ref.Version, "error", err)
 	}
