@@ -82,10 +82,20 @@ describe('createLogger', () => {
       object: { kind: 'Secret', metadata: { name: 'repo-creds' }, data: '[REDACTED]', stringData: '[REDACTED]' },
       release: { spec: { values: '[REDACTED]', valuesFrom: [{ kind: 'Secret', name: 'db', key: 'values.yaml' }] } },
       headers: { Authorization: '[REDACTED]' },
-      auth: { PASSWORD: '[REDACTED]', userName: 'planton', secretRef: { name: 'repo-creds' } },
+      // The whole of `auth` (credentials of some kind, whatever its fields are called).
+      auth: '[REDACTED]',
       map: { clientSecret: '[REDACTED]', harmless: 'ok' },
       url: 'https://[REDACTED]@charts.example.test/index.yaml',
     });
+  });
+
+  it('a redacting logger scrubs its strings everywhere: message, fields, errors, children', () => {
+    const { log, text, lines } = capture('debug');
+    const scrubbed = log.child({ helmrelease: 'apps/web' }).redacting((t) => t.split(CANARY).join('[REDACTED]'));
+    scrubbed.warn(`render failed: ${CANARY}`, { err: new Error(`Invalid value: "${CANARY}"`, { cause: new Error(CANARY) }), note: [`x${CANARY}y`] });
+    scrubbed.child({ more: CANARY }).info('child');
+    expect(text()).not.toContain(CANARY);
+    expect(lines()[0]).toMatchObject({ helmrelease: 'apps/web', msg: 'render failed: [REDACTED]', note: ['x[REDACTED]y'] });
   });
 
   it('writes Errors as {name, message} with their cause, and the stack only at debug', () => {
@@ -127,6 +137,15 @@ describe('isSecretKey', () => {
     ['.dockerconfigjson', true],
     ['bearerToken', true],
     ['credentials', true],
+    ['auth', true],
+    ['basicAuth', true],
+    ['tls.key', true],
+    ['clientKey', true],
+    ['ssh_keys', true],
+    ['signing-key', true],
+    ['sessionCookie', true],
+    ['key', false],
+    ['authSecretRef', false],
     ['secretName', false],
     ['secretRef', false],
     ['valuesDigest', false],

@@ -11,6 +11,11 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
   /** A logger that adds `fields` to every line (the child's own fields win over the parent's). */
   child(fields: Record<string, unknown>): Logger;
+  /**
+   * A logger that also passes every string it writes (message, field values, error texts)
+   * through `scrub`: a reconcile's logger scrubs the values that came from Secrets.
+   */
+  redacting(scrub: (text: string) => string): Logger;
 }
 
 export interface LoggerOptions {
@@ -45,8 +50,15 @@ const secretSubstrings = [
   'privatekey',
   'keydata',
   'cookie',
+  'auth',
+  'bearer',
+  'passphrase',
+  'session',
 ];
 const secretKeys = new Set(['data', 'stringdata', 'values']);
+// Cryptographic keys: `tls.key`, `clientKey`, `sshKeys`, `signing-key`. The bare word `key`
+// names a work-queue key or a values key (`valuesFrom[].key`), which are not secret.
+const keySuffix = /.keys?$/;
 // A key that names or digests a secret (`secretName`, `secretRef`, `tokenDigest`) is what the
 // conventions ask to be logged instead of the secret; it is not redacted.
 const referenceSuffix = /(name|names|ref|refs|digest)$/;
@@ -56,7 +68,7 @@ export function isSecretKey(key: string): boolean {
   const k = key.toLowerCase().replace(/[-_]/g, '');
   if (secretKeys.has(k)) return true;
   if (referenceSuffix.test(k)) return false;
-  return secretSubstrings.some((s) => k.includes(s));
+  return keySuffix.test(k) || secretSubstrings.some((s) => k.includes(s));
 }
 
 // `scheme://user:password@host` in any string: the user info is dropped.
@@ -71,16 +83,21 @@ const maxDepth = 12;
 interface SanitizeContext {
   readonly withStack: boolean;
   readonly ancestors: Set<object>;
+  readonly scrub?: (text: string) => string;
+}
+
+function scrubWith(s: string, ctx: SanitizeContext): string {
+  return scrubString(ctx.scrub ? ctx.scrub(s) : s);
 }
 
 function sanitizeError(e: Error, depth: number, ctx: SanitizeContext): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: e.name, message: scrubString(e.message) };
+  const out: Record<string, unknown> = { name: e.name, message: scrubWith(e.message, ctx) };
   const extra = e as unknown as Record<string, unknown>;
   for (const k of ['code', 'reason'] as const) {
     const v = extra[k];
-    if (typeof v === 'string' || typeof v === 'number') out[k] = typeof v === 'string' ? scrubString(v) : v;
+    if (typeof v === 'string' || typeof v === 'number') out[k] = typeof v === 'string' ? scrubWith(v, ctx) : v;
   }
-  if (ctx.withStack && e.stack !== undefined) out['stack'] = scrubString(e.stack);
+  if (ctx.withStack && e.stack !== undefined) out['stack'] = scrubWith(e.stack, ctx);
   if (e.cause !== undefined) out['cause'] = clean(e.cause, depth + 1, ctx);
   return out;
 }
@@ -103,7 +120,7 @@ export function sanitize(value: unknown, opts: { readonly withStack?: boolean } 
 function clean(value: unknown, depth: number, ctx: SanitizeContext): unknown {
   switch (typeof value) {
     case 'string':
-      return scrubString(value);
+      return scrubWith(value, ctx);
     case 'number':
       return Number.isFinite(value) ? value : String(value);
     case 'boolean':
@@ -121,7 +138,7 @@ function clean(value: unknown, depth: number, ctx: SanitizeContext): unknown {
   const obj = value as object;
   if (obj instanceof Error) return sanitizeError(obj, depth, ctx);
   if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString();
-  if (obj instanceof URL) return scrubString(obj.href);
+  if (obj instanceof URL) return scrubWith(obj.href, ctx);
   if (ArrayBuffer.isView(obj)) return `[binary ${obj.byteLength} bytes]`;
   if (obj instanceof ArrayBuffer) return `[binary ${obj.byteLength} bytes]`;
   if (depth >= maxDepth) return '[Truncated]';
@@ -148,6 +165,7 @@ class JsonLogger implements Logger {
     private readonly stream: NodeJS.WritableStream,
     private readonly base: Record<string, unknown>,
     private readonly now: () => number,
+    private readonly scrub?: (text: string) => string,
   ) {}
 
   debug(msg: string, fields?: Record<string, unknown>): void {
@@ -164,13 +182,19 @@ class JsonLogger implements Logger {
   }
 
   child(fields: Record<string, unknown>): Logger {
-    return new JsonLogger(this.minSeverity, this.withStack, this.stream, { ...this.base, ...fields }, this.now);
+    return new JsonLogger(this.minSeverity, this.withStack, this.stream, { ...this.base, ...fields }, this.now, this.scrub);
+  }
+
+  redacting(scrub: (text: string) => string): Logger {
+    const outer = this.scrub;
+    const both = outer ? (t: string) => scrub(outer(t)) : scrub;
+    return new JsonLogger(this.minSeverity, this.withStack, this.stream, this.base, this.now, both);
   }
 
   private write(level: LogLevel, msg: string, fields: Record<string, unknown> | undefined): void {
     if (severity[level] < this.minSeverity) return;
-    const ctx: SanitizeContext = { withStack: this.withStack, ancestors: new Set() };
-    const line: Record<string, unknown> = { time: new Date(this.now()).toISOString(), level, msg: scrubString(msg) };
+    const ctx: SanitizeContext = { withStack: this.withStack, ancestors: new Set(), ...(this.scrub ? { scrub: this.scrub } : {}) };
+    const line: Record<string, unknown> = { time: new Date(this.now()).toISOString(), level, msg: scrubWith(msg, ctx) };
     const all = fields === undefined ? this.base : { ...this.base, ...fields };
     for (const [k, v] of Object.entries(all)) {
       // A field may not overwrite the line's own time, level or message.
@@ -207,4 +231,5 @@ export const silentLogger: Logger = {
   warn: () => undefined,
   error: () => undefined,
   child: () => silentLogger,
+  redacting: () => silentLogger,
 };

@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { HelmReleaseSpecSchema } from '../api/helm-release.js';
 import { type ReleaseRevision, type ReleaseState, ReleaseStatus } from '../runner/client.js';
 import { type Attempts, attemptsFor, decide, decideDeletion, preflight } from './decide.js';
-import { determineReleaseState, type Desired } from './state.js';
+import { determineReleaseState, type Desired, type Owner } from './state.js';
 
 const spec = (over: Record<string, unknown> = {}) =>
   HelmReleaseSpecSchema.parse({ repo: 'oci://charts.example.com/team', name: 'plain', version: '1.1.0', ...over });
 const desired: Desired = { chartVersion: '1.1.0', valuesDigest: 'v1', configDigest: 'c1' };
+const self: Owner = { namespace: 'apps', name: 'web', uid: 'uid-web' };
+const other = { namespace: 'team-b', name: 'db', uid: 'uid-db' };
 
 function release(over: Partial<ReleaseState> = {}): ReleaseState {
   return {
@@ -24,6 +26,7 @@ function release(over: Partial<ReleaseState> = {}): ReleaseState {
     tests: { hasTests: false, ran: false, succeeded: false, completedTime: undefined },
     firstDeployedTime: undefined,
     lastDeployedTime: undefined,
+    owner: self,
     ...over,
   };
 }
@@ -64,8 +67,13 @@ describe('decide', () => {
     ['in sync, no drift → ready', spec(), release(), [], fresh, 0, 'ready'],
     ['in sync, drift, enabled → correct', spec(), release(), [], fresh, 2, 'correct-drift'],
     ['in sync, drift, warn → ready (reported)', spec({ driftDetection: { mode: 'warn' } }), release(), [], fresh, 2, 'ready'],
+    ['owned by another HelmRelease → stall', spec(), release({ owner: other }), [], fresh, undefined, 'stall'],
+    ['owned by another HelmRelease, even failed → stall', spec(), release({ owner: other, status: ReleaseStatus.FAILED }), [], same(0, 1), undefined, 'stall'],
+    ['owned by another HelmRelease, even pending → stall', spec(), release({ owner: other, status: ReleaseStatus.PENDING_INSTALL }), [], fresh, undefined, 'stall'],
+    ['no owner recorded, otherwise in sync → upgrade (adopt)', spec(), release({ owner: undefined }), [], fresh, undefined, 'upgrade'],
+    ['no owner recorded and pending → unlock first', spec(), release({ owner: undefined, status: ReleaseStatus.PENDING_UPGRADE }), [], fresh, undefined, 'unlock'],
   ] as const)('%s', (_name, s, rel, history, attempts, drifted, want) => {
-    const state = determineReleaseState(s, desired, rel);
+    const state = determineReleaseState(s, desired, rel, self);
     const plan = decide({ spec: s, state, history, attempts, ...(drifted !== undefined ? { driftedObjects: drifted } : {}) });
     expect(plan.kind).toBe(want);
   });
@@ -73,7 +81,7 @@ describe('decide', () => {
   it('rolls back to the newest deployed revision, skipping failed ones', () => {
     const s = spec();
     const history = [rev(5, ReleaseStatus.FAILED), rev(4, ReleaseStatus.FAILED), rev(3, ReleaseStatus.SUPERSEDED), rev(2, ReleaseStatus.SUPERSEDED)];
-    const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ status: ReleaseStatus.FAILED, revision: 5 })), history, attempts: same(0, 1) });
+    const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ status: ReleaseStatus.FAILED, revision: 5 }), self), history, attempts: same(0, 1) });
     expect(plan).toMatchObject({ kind: 'rollback', toRevision: 3 });
   });
 
@@ -81,13 +89,13 @@ describe('decide', () => {
     const s = spec();
     const failedThenSuperseded = { ...rev(3, ReleaseStatus.SUPERSEDED), description: 'Upgrade "web" failed: context deadline exceeded' };
     const history = [rev(4, ReleaseStatus.FAILED), failedThenSuperseded, rev(2, ReleaseStatus.SUPERSEDED)];
-    const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ status: ReleaseStatus.FAILED, revision: 4 })), history, attempts: same(0, 1) });
+    const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ status: ReleaseStatus.FAILED, revision: 4 }), self), history, attempts: same(0, 1) });
     expect(plan).toMatchObject({ kind: 'rollback', toRevision: 2, counter: 'upgrade' });
   });
 
   it('says why it stalls, with the counts', () => {
     const s = spec({ remediation: { retries: 1 } });
-    const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ chartVersion: '1.0.0' })), history: [], attempts: same(0, 2) });
+    const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ chartVersion: '1.0.0' }), self), history: [], attempts: same(0, 2) });
     expect(plan).toMatchObject({ kind: 'stall', reason: 'RetriesExhausted' });
     expect(plan.kind === 'stall' && plan.message).toContain('upgrade failed 2 time(s) and remediation.retries is 1');
   });
@@ -108,13 +116,36 @@ describe('preflight', () => {
 
 describe('decideDeletion', () => {
   it.each([
-    ['Delete with a release → uninstall', spec(), true, 'uninstall'],
-    ['Orphan → keep', spec({ deletionPolicy: 'Orphan' }), true, 'release-finalizer'],
-    ['suspended → keep', spec({ suspend: true }), true, 'release-finalizer'],
-    ['nothing installed → just release', spec(), false, 'release-finalizer'],
-    ['invalid spec → left installed', undefined, true, 'release-finalizer'],
-  ] as const)('%s', (_n, s, exists, want) => {
-    expect(decideDeletion({ spec: s, releaseExists: exists }).kind).toBe(want);
+    ['Delete with a release → uninstall', spec(), true, 'self', 'uninstall'],
+    ['Orphan → keep', spec({ deletionPolicy: 'Orphan' }), true, 'self', 'release-finalizer'],
+    ['suspended → keep', spec({ suspend: true }), true, 'self', 'release-finalizer'],
+    ['nothing installed → just release', spec(), false, 'self', 'release-finalizer'],
+    ['invalid spec → left installed', undefined, true, 'self', 'release-finalizer'],
+    ['owned by another HelmRelease → left installed', spec(), true, 'other', 'release-finalizer'],
+    ['owned by nobody (never adopted) → left installed', spec(), true, 'none', 'release-finalizer'],
+  ] as const)('%s', (_n, s, exists, owner, want) => {
+    expect(decideDeletion({ spec: s, releaseExists: exists, owner }).kind).toBe(want);
+  });
+
+  it('says whose the release is when it is left', () => {
+    const plan = decideDeletion({ spec: spec(), releaseExists: true, owner: 'other', ownerReason: 'it is owned by HelmRelease team-b/db (uid uid-db)' });
+    expect(plan.reason).toContain('team-b/db');
+  });
+});
+
+describe('releases under earlier names', () => {
+  const previous = { name: 'old', namespace: 'apps' };
+  it('are uninstalled once the current release is ready, one at a time', () => {
+    const s = spec();
+    const plan = decide({ spec: s, state: determineReleaseState(s, desired, release(), self), history: [], attempts: fresh, driftedObjects: 0, previousReleases: [previous, { name: 'older', namespace: 'apps' }] });
+    expect(plan).toMatchObject({ kind: 'uninstall-previous', previous });
+  });
+  it('wait while the current release is not ready', () => {
+    const s = spec();
+    const plan = decide({ spec: s, state: determineReleaseState(s, desired, undefined, self), history: [], attempts: fresh, previousReleases: [previous] });
+    expect(plan.kind).toBe('install');
+    const drifting = decide({ spec: s, state: determineReleaseState(s, desired, release(), self), history: [], attempts: fresh, driftedObjects: 1, previousReleases: [previous] });
+    expect(drifting.kind).toBe('correct-drift');
   });
 });
 

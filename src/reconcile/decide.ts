@@ -1,7 +1,7 @@
 // decide: the reconciler's policy, as pure functions from what was observed to a plan. No I/O,
 // no clock: table-tested in decide.test.ts. The reconciler performs at most one action per
 // reconcile, so a plan names one.
-import type { HelmReleaseSpec, HelmReleaseStatus } from '../api/helm-release.js';
+import type { HelmReleaseSpec, HelmReleaseStatus, PreviousRelease } from '../api/helm-release.js';
 import type { ReleaseRevision } from '../runner/client.js';
 import { Reason } from './conditions.js';
 import { type Desired, previousDeployed, type ReleaseState } from './state.js';
@@ -15,6 +15,8 @@ export type Plan =
   | { readonly kind: 'rollback'; readonly reason: string; readonly toRevision: number; readonly counter: 'install' | 'upgrade' }
   | { readonly kind: 'uninstall-remediation'; readonly reason: string; readonly counter?: 'install' | 'upgrade' }
   | { readonly kind: 'correct-drift'; readonly reason: string }
+  /** The current release is Ready: uninstall one installed under an earlier name or namespace. */
+  | { readonly kind: 'uninstall-previous'; readonly reason: string; readonly previous: PreviousRelease }
   /** Deletion of the HelmRelease: uninstall the release, then drop the finalizer. */
   | { readonly kind: 'uninstall'; readonly reason: string }
   /** Deletion without uninstall (Orphan, suspended, or nothing installed). */
@@ -26,7 +28,10 @@ export type Plan =
   /** The release is as asked. `drifted` counts objects reported but not corrected (warn mode). */
   | { readonly kind: 'ready'; readonly message: string; readonly drifted: number };
 
-export type ActionPlan = Extract<Plan, { kind: 'install' | 'upgrade' | 'test' | 'unlock' | 'rollback' | 'uninstall-remediation' | 'correct-drift' | 'uninstall' }>;
+export type ActionPlan = Extract<
+  Plan,
+  { kind: 'install' | 'upgrade' | 'test' | 'unlock' | 'rollback' | 'uninstall-remediation' | 'correct-drift' | 'uninstall' | 'uninstall-previous' }
+>;
 
 /** How long to wait before looking again at a release another operation holds. */
 export const LOCK_RECHECK_MS = 5_000;
@@ -64,6 +69,13 @@ export function preflight(input: PreflightInput): Plan | undefined {
 export interface DeletionInput {
   readonly spec: HelmReleaseSpec | undefined;
   readonly releaseExists: boolean;
+  /**
+   * Who the release records as its owner: `self` this HelmRelease, `other` another one, `none`
+   * nobody (installed with the Helm CLI and never adopted).
+   */
+  readonly owner: 'self' | 'other' | 'none';
+  /** Why, when the owner is not `self` (names the other owner). */
+  readonly ownerReason?: string;
 }
 
 /** What to do for a HelmRelease being deleted (its finalizer still present). */
@@ -72,6 +84,9 @@ export function decideDeletion(input: DeletionInput): Extract<Plan, { kind: 'uni
   if (input.spec.suspend) return { kind: 'release-finalizer', reason: 'the HelmRelease is suspended: the release is left installed' };
   if (input.spec.deletionPolicy === 'Orphan') return { kind: 'release-finalizer', reason: 'deletionPolicy is Orphan: the release is left installed' };
   if (!input.releaseExists) return { kind: 'release-finalizer', reason: 'nothing is installed' };
+  if (input.owner !== 'self') {
+    return { kind: 'release-finalizer', reason: `the release is not owned by this HelmRelease (${input.ownerReason ?? 'it records no owner'}): it is left installed` };
+  }
   return { kind: 'uninstall', reason: 'the HelmRelease was deleted' };
 }
 
@@ -101,6 +116,8 @@ export interface DecideInput {
   readonly attempts: Attempts;
   /** Objects found drifted, when drift was checked (state InSync, detection not disabled). */
   readonly driftedObjects?: number;
+  /** Releases installed under an earlier name or namespace, still to uninstall. */
+  readonly previousReleases?: readonly PreviousRelease[];
 }
 
 /** The one action (or none) that moves the release towards the spec. */
@@ -111,6 +128,8 @@ export function decide(input: DecideInput): Plan {
     case 'Absent':
       if (attempts.install > retries) return exhausted('install', attempts.install, retries);
       return { kind: 'install', reason: state.reason };
+    case 'OwnedByOther':
+      return { kind: 'stall', reason: Reason.ReleaseOwnedByOther, message: `${state.reason}: this HelmRelease does not act on it; choose another releaseName or targetNamespace` };
     case 'Locked':
       if (state.stale) return { kind: 'unlock', revision: state.revision, reason: state.reason };
       return { kind: 'wait', reason: Reason.ReleaseLocked, message: state.reason, requeueAfterMs: LOCK_RECHECK_MS };
@@ -122,8 +141,14 @@ export function decide(input: DecideInput): Plan {
       return decideFailed(input, state.revision, state.reason);
     case 'Untested':
       return { kind: 'test', reason: state.reason };
-    case 'InSync':
-      return decideInSync(spec, input.driftedObjects ?? 0, state.reason);
+    case 'InSync': {
+      const plan = decideInSync(spec, input.driftedObjects ?? 0, state.reason);
+      const [previous] = input.previousReleases ?? [];
+      if (plan.kind === 'ready' && previous) {
+        return { kind: 'uninstall-previous', previous, reason: `release ${previous.namespace}/${previous.name} was installed under an earlier releaseName or targetNamespace` };
+      }
+      return plan;
+    }
   }
 }
 

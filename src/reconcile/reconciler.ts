@@ -5,6 +5,7 @@ import {
   type HelmReleaseObject,
   type HelmReleaseSpec,
   type HelmReleaseStatus,
+  type PreviousRelease,
   durationMs,
   parseSpec,
 } from '../api/helm-release.js';
@@ -21,14 +22,16 @@ import type { ActionContext, ActionResult } from './actions/action.js';
 import { rollback } from './actions/rollback.js';
 import { test } from './actions/test.js';
 import { uninstall } from './actions/uninstall.js';
+import { uninstallPrevious } from './actions/uninstall-previous.js';
 import { unlock } from './actions/unlock.js';
 import { upgrade } from './actions/upgrade.js';
 import { ConditionType, findCondition, Reason } from './conditions.js';
 import { type ActionPlan, attemptsFor, decide, decideDeletion, type Plan, preflight, shouldCheckDrift } from './decide.js';
 import type { DependencyReadiness } from './dependencies.js';
 import { AuthSecretError, classifyError, type ErrorVerdict, RUNNER_RECHECK_MS } from './errors.js';
-import { determineReleaseState, type Desired } from './state.js';
-import { nextStatus, summarize, type Verdict } from './status.js';
+import { Redactor } from './redaction.js';
+import { describeOwner, determineReleaseState, type Desired, type Owner } from './state.js';
+import { nextStatus, previousReleasesOf, summarize, type Verdict } from './status.js';
 import { canonicalJson, configDigest, resolveValues, type Values } from './values.js';
 
 /** The finalizer that makes deletion of a HelmRelease wait for the uninstall. */
@@ -84,6 +87,12 @@ interface Finish {
   readonly followUp?: boolean;
   readonly newAttempt?: boolean;
   readonly handledRequest?: string;
+  /** status.previousReleases as this reconcile found it (before the action's result). */
+  readonly previousReleases?: readonly PreviousRelease[];
+  /** The secret strings of this reconcile: scrubbed out of every message written. */
+  readonly redactor?: Redactor;
+  /** The install or upgrade adopts a release that recorded no owner. */
+  readonly adopting?: boolean;
 }
 
 export class Reconciler {
@@ -132,7 +141,7 @@ export class Reconciler {
       await this.#d.api.setFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER]);
     }
     const finish = await this.#run(obj, prev, spec, signal, log);
-    return this.#conclude(obj, prev, finish, log);
+    return this.#conclude(obj, prev, scrubbed(finish), log);
   }
 
   async #run(
@@ -147,34 +156,38 @@ export class Reconciler {
       allowInsecureHttp: this.#d.config.allowInsecureHttp,
       dependenciesNotReady: await this.#dependenciesNotReady(obj, spec),
     });
-    if (pre) return { spec, plan: pre };
+    const redactor = new Redactor();
+    const previousReleases = previousReleasesOf(prev, this.#releaseName(obj, spec), this.#releaseNamespace(obj, spec));
+    if (pre) return { spec, plan: pre, previousReleases };
+    const started = { spec, previousReleases, redactor };
 
     let values: Values;
     let desired: Desired;
     let chart: ChartRefInput;
     try {
-      const resolved = await resolveValues(spec.valuesFrom, spec.values, this.#d.reader.valuesSource(obj.metadata.namespace));
+      const resolved = await resolveValues(spec.valuesFrom, spec.values, this.#d.reader.valuesSource(obj.metadata.namespace), redactor);
       values = resolved.values;
       desired = { chartVersion: spec.version, valuesDigest: resolved.digest, configDigest: configDigest({ repo: spec.repo }) };
-      chart = await this.#chartRef(obj, spec);
+      chart = await this.#chartRef(obj, spec, redactor);
     } catch (err) {
-      return { spec, error: classifyError(err) };
+      return { ...started, error: classifyError(err) };
     }
-    const release = this.#releaseRef(obj, spec);
+    const release = this.#releaseRef(obj, spec, redactor);
+    log = log.redacting((t) => redactor.scrub(t));
     let observed: Observation;
     try {
       observed = await this.#observe(release, spec, signal);
     } catch (err) {
-      return { spec, desired, error: classifyError(err) };
+      return { ...started, desired, error: classifyError(err) };
     }
-    const state = determineReleaseState(spec, desired, observed.state);
+    const state = determineReleaseState(spec, desired, observed.state, ownerOf(obj));
 
     let drifted: number | undefined;
     if (shouldCheckDrift(spec, state)) {
       try {
         drifted = (await detectDrift(this.#d.runner, spec, release, signal)).objects.length;
       } catch (err) {
-        return { spec, desired, observed, error: classifyError(err) };
+        return { ...started, desired, observed, error: classifyError(err) };
       }
     }
 
@@ -183,15 +196,23 @@ export class Reconciler {
     const attempts = resetRequested
       ? { install: 0, upgrade: 0, sameAttempt: false }
       : attemptsFor(prev, obj.metadata.generation, desired);
-    const plan = decide({ spec, state, history: observed.history, attempts, ...(drifted !== undefined ? { driftedObjects: drifted } : {}) });
-    const base = {
+    const plan = decide({
       spec,
+      state,
+      history: observed.history,
+      attempts,
+      previousReleases,
+      ...(drifted !== undefined ? { driftedObjects: drifted } : {}),
+    });
+    const base = {
+      ...started,
       plan,
       desired,
       observed,
       newAttempt: !attempts.sameAttempt && (plan.kind === 'install' || plan.kind === 'upgrade'),
       ...(drifted !== undefined ? { drifted } : {}),
       ...(resetRequested ? { handledRequest: request } : {}),
+      ...(state.kind === 'OutOfSync' && state.adopt && plan.kind === 'upgrade' ? { adopting: true } : {}),
     };
     if (!isAction(plan)) return base;
 
@@ -201,6 +222,9 @@ export class Reconciler {
       result = await this.#act(plan, ctx, observed, log);
     } catch (err) {
       return { ...base, error: classifyError(err) };
+    }
+    if (base.adopting === true && result.succeeded) {
+      result = { ...result, message: `adopted release ${release.namespace}/${release.name}, which recorded no owner: ${result.message}` };
     }
     // Read the release again so the status shows what the action left (history included).
     const after = await this.#observe(release, spec, signal).catch(() => observed);
@@ -245,6 +269,8 @@ export class Reconciler {
         return uninstall(ctx);
       case 'correct-drift':
         return correctDrift(ctx);
+      case 'uninstall-previous':
+        return uninstallPrevious(ctx, plan.previous);
     }
   }
 
@@ -256,9 +282,12 @@ export class Reconciler {
   }
 
   /** Writes the status, events and metrics of a finished reconcile; says when to run again. */
-  async #conclude(obj: HelmReleaseObject, prev: HelmReleaseStatus | undefined, f: Finish, log: Logger): Promise<ReconcileOutcome> {
-    const verdict = summarize(prev?.conditions ?? [], f.plan, f.result, f.error, f.followUp ?? false);
-    const status = nextStatus({
+  async #conclude(obj: HelmReleaseObject, prev: HelmReleaseStatus | undefined, f: Finish, parentLog: Logger): Promise<ReconcileOutcome> {
+    const scrub = (t: string) => f.redactor?.scrub(t) ?? t;
+    const log = f.redactor ? parentLog.redacting(scrub) : parentLog;
+    const summary = summarize(prev?.conditions ?? [], f.plan, f.result, f.error, f.followUp ?? false);
+    const verdict = { ...summary, message: scrub(summary.message) };
+    const built = nextStatus({
       ...this.#statusBase(obj, prev, f.spec),
       spec: f.spec,
       desired: f.desired,
@@ -268,7 +297,10 @@ export class Reconciler {
       verdict,
       newAttempt: f.newAttempt ?? false,
       ...(f.handledRequest ? { handledReconcileRequest: f.handledRequest } : {}),
+      ...(f.previousReleases ? { previousReleases: f.previousReleases } : {}),
     });
+    // Every message the status carries, whatever produced it, once more through the scrubber.
+    const status = { ...built, conditions: built.conditions?.map((c) => ({ ...c, message: scrub(c.message) })) };
     await this.#write(obj, prev, status, log);
     await this.#events(obj, prev, status, f, verdict, log);
     const { namespace, name } = obj.metadata;
@@ -287,6 +319,10 @@ export class Reconciler {
       if (f.error.retry === 'recheck') return { requeueAfterMs: RUNNER_RECHECK_MS };
       if (f.error.retry === 'interval') return { requeueAfterMs: interval };
       return { backoff: true };
+    }
+    if (f.result?.action === 'uninstall-previous') {
+      // More earlier releases may be left: look again at once.
+      return f.result.succeeded ? { requeueAfterMs: 0 } : { backoff: true };
     }
     if (f.result) {
       if (!f.result.succeeded) return { backoff: true };
@@ -312,10 +348,14 @@ export class Reconciler {
     verdict: Verdict,
     log: Logger,
   ): Promise<void> {
+    const scrub = (t: string) => f.redactor?.scrub(t) ?? t;
     const emit = (type: EventType, reason: string, message: string, action: string) =>
-      this.#d.api.event(obj, type, reason, message, action).catch((err: unknown) => {
+      this.#d.api.event(obj, type, reason, scrub(message), action).catch((err: unknown) => {
         log.warn('event not recorded', { reason, error: err });
       });
+    if (f.adopting && f.result?.succeeded) {
+      await emit('Normal', Reason.ReleaseAdopted, `${f.result.message}; this HelmRelease owns the release now`, 'Adopt');
+    }
     if (f.result) {
       const warn = !f.result.succeeded || f.result.testResult === 'Failed';
       await emit(warn ? 'Warning' : 'Normal', f.result.reason, f.result.message, f.result.action);
@@ -368,15 +408,31 @@ export class Reconciler {
     if (!finalizers.includes(FINALIZER)) return {};
     const parsed = parseSpec(obj.spec);
     const spec = parsed.ok ? parsed.spec : undefined;
-    let plan = decideDeletion({ spec, releaseExists: true });
+    let plan = decideDeletion({ spec, releaseExists: true, owner: 'self' });
     if (plan.kind === 'uninstall' && spec) {
-      const release = this.#releaseRef(obj, spec);
+      const release = this.#releaseRef(obj, spec, new Redactor());
       try {
         const observed = await this.#observe(release, spec, signal);
-        plan = decideDeletion({ spec, releaseExists: observed.state.exists });
+        const recorded = observed.state.owner;
+        const owner = !recorded ? 'none' : recorded.uid === obj.metadata.uid ? 'self' : 'other';
+        plan = decideDeletion({
+          spec,
+          releaseExists: observed.state.exists,
+          owner,
+          ...(recorded && owner === 'other' ? { ownerReason: `it is owned by HelmRelease ${describeOwner(recorded)}` } : {}),
+        });
+        const ctx: ActionContext = { runner: this.#d.runner, spec, release, chart: {}, values: {}, configDigest: '', signal };
         if (plan.kind === 'uninstall') {
-          const ctx: ActionContext = { runner: this.#d.runner, spec, release, chart: {}, values: {}, configDigest: '', signal };
           const result = await this.#act(plan, ctx, observed, log);
+          await this.#d.api.event(obj, result.succeeded ? 'Normal' : 'Warning', result.reason, result.message, 'Uninstall').catch(() => undefined);
+          if (!result.succeeded) return { backoff: true };
+        } else {
+          log.info('finalizer released without uninstall', { why: plan.reason });
+          await this.#d.api.event(obj, 'Normal', 'Orphaned', plan.reason, 'Delete').catch(() => undefined);
+        }
+        // Releases left under earlier names go too (each only when this HelmRelease owns it).
+        for (const previous of obj.status?.previousReleases ?? []) {
+          const result = await this.#act({ kind: 'uninstall-previous', previous, reason: 'the HelmRelease was deleted' }, ctx, observed, log);
           await this.#d.api.event(obj, result.succeeded ? 'Normal' : 'Warning', result.reason, result.message, 'Uninstall').catch(() => undefined);
           if (!result.succeeded) return { backoff: true };
         }
@@ -395,16 +451,31 @@ export class Reconciler {
     return {};
   }
 
-  #releaseRef(obj: HelmReleaseObject, spec: HelmReleaseSpec): ReleaseRefInput {
+  /**
+   * The runner's reference to the release: its name and namespace, the identity to act as, this
+   * HelmRelease as its owner, and the secret strings the runner must scrub from what it says.
+   */
+  #releaseRef(obj: HelmReleaseObject, spec: HelmReleaseSpec, redactor: Redactor): ReleaseRefInput {
     const sa = spec.serviceAccountName ?? this.#d.config.defaultServiceAccount;
     return {
-      name: spec.releaseName ?? obj.metadata.name,
-      namespace: spec.targetNamespace ?? obj.metadata.namespace,
+      name: this.#releaseName(obj, spec),
+      namespace: this.#releaseNamespace(obj, spec),
       ...(sa ? { serviceAccountName: sa, serviceAccountNamespace: obj.metadata.namespace } : {}),
+      owner: ownerOf(obj),
+      redact: [...redactor.secrets],
     };
   }
 
-  async #chartRef(obj: HelmReleaseObject, spec: HelmReleaseSpec): Promise<ChartRefInput> {
+  #releaseName(obj: HelmReleaseObject, spec: HelmReleaseSpec): string {
+    return spec.releaseName ?? obj.metadata.name;
+  }
+
+  #releaseNamespace(obj: HelmReleaseObject, spec: HelmReleaseSpec): string {
+    return spec.targetNamespace ?? obj.metadata.namespace;
+  }
+
+  /** The chart to pull and how; repository credentials are added to `redactor`. */
+  async #chartRef(obj: HelmReleaseObject, spec: HelmReleaseSpec, redactor: Redactor): Promise<ChartRefInput> {
     const chart: { -readonly [K in keyof ChartRefInput]: ChartRefInput[K] } = {
       repo: spec.repo,
       name: spec.name,
@@ -419,6 +490,8 @@ export class Reconciler {
       const docker = s.data['.dockerconfigjson'];
       const username = s.data['username'];
       const password = s.data['password'];
+      for (const v of [docker, username, password]) if (v !== undefined) redactor.add(v);
+      if (docker !== undefined) redactor.addValues(dockerAuthsOf(docker));
       if (docker !== undefined) {
         chart.credentials = { kind: { $case: 'dockerConfigJson', value: Buffer.from(docker) } };
       } else if (username !== undefined && password !== undefined) {
@@ -440,6 +513,44 @@ export class Reconciler {
   #dependenciesNotReady(obj: HelmReleaseObject, spec: HelmReleaseSpec): Promise<string[]> {
     return this.#d.dependencies.notReady(obj.metadata.namespace, spec.dependsOn);
   }
+}
+
+/** This HelmRelease as the owner recorded on its Helm release. */
+function ownerOf(obj: HelmReleaseObject): Owner {
+  return { namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid };
+}
+
+/**
+ * The credentials inside a `.dockerconfigjson` (each registry's `auth`, `username`, `password`
+ * and `identitytoken`, and the decoded `user:password`), for the redactor; nothing when it does
+ * not parse.
+ */
+function dockerAuthsOf(docker: string): string[] {
+  try {
+    const doc = JSON.parse(docker) as { auths?: Record<string, Record<string, unknown>> };
+    const out: string[] = [];
+    for (const entry of Object.values(doc.auths ?? {})) {
+      for (const k of ['auth', 'username', 'password', 'identitytoken', 'registrytoken']) {
+        const v = entry[k];
+        if (typeof v === 'string') out.push(v);
+      }
+      if (typeof entry['auth'] === 'string') out.push(...Buffer.from(entry['auth'], 'base64').toString('utf8').split(':'));
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+/** The finish with every message it carries scrubbed of the reconcile's secret strings. */
+function scrubbed(f: Finish): Finish {
+  const r = f.redactor;
+  if (!r) return f;
+  return {
+    ...f,
+    ...(f.result ? { result: { ...f.result, message: r.scrub(f.result.message) } } : {}),
+    ...(f.error ? { error: { ...f.error, message: r.scrub(f.error.message) } } : {}),
+  };
 }
 
 function isAction(plan: Plan): plan is ActionPlan {

@@ -13,12 +13,18 @@ export interface Desired {
 export type ReleaseState =
   /** No release, or only an uninstalled record. */
   | { readonly kind: 'Absent'; readonly reason: string }
+  /** The release records another HelmRelease as its owner: this one must not touch it. */
+  | { readonly kind: 'OwnedByOther'; readonly reason: string }
   /** The latest revision is pending-* or uninstalling: an operation holds it. */
   | { readonly kind: 'Locked'; readonly reason: string; readonly revision: number; readonly stale: boolean }
   /** The latest revision failed. */
   | { readonly kind: 'Failed'; readonly reason: string; readonly revision: number }
-  /** Deployed, but at another chart version, other values or another configuration. */
-  | { readonly kind: 'OutOfSync'; readonly reason: string }
+  /**
+   * Deployed, but at another chart version, other values or another configuration; or deployed
+   * with no owner recorded (installed with the Helm CLI): `adopt`, the upgrade records this
+   * HelmRelease as its owner.
+   */
+  | { readonly kind: 'OutOfSync'; readonly reason: string; readonly adopt?: boolean }
   /** Deployed and in sync; tests are enabled and have not run on this revision. */
   | { readonly kind: 'Untested'; readonly reason: string }
   /** Deployed and in sync; the tests ran on this revision and failed. */
@@ -49,13 +55,29 @@ export function helmStatus(s: ReleaseStatus): string {
   return names[s] ?? 'unknown';
 }
 
+/** The HelmRelease a release may belong to. */
+export interface Owner {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+/** `namespace/name (uid …)` of an owner recorded on a release, for messages. */
+export function describeOwner(o: { readonly namespace: string; readonly name: string; readonly uid: string }): string {
+  return `${o.namespace}/${o.name || '?'} (uid ${o.uid})`;
+}
+
 export function determineReleaseState(
   spec: HelmReleaseSpec,
   desired: Desired,
   release: RunnerReleaseState | undefined,
+  self: Owner,
 ): ReleaseState {
   if (!release?.exists || release.status === ReleaseStatus.UNINSTALLED) {
     return { kind: 'Absent', reason: 'the release is not installed' };
+  }
+  if (release.owner && release.owner.uid !== self.uid) {
+    return { kind: 'OwnedByOther', reason: `the release is owned by HelmRelease ${describeOwner(release.owner)}` };
   }
   const status = helmStatus(release.status);
   if (PENDING.has(release.status)) {
@@ -71,6 +93,9 @@ export function determineReleaseState(
   }
   if (release.status !== ReleaseStatus.DEPLOYED) {
     return { kind: 'Failed', revision: release.revision, reason: `revision ${release.revision} is ${status}` };
+  }
+  if (!release.owner) {
+    return { kind: 'OutOfSync', adopt: true, reason: `revision ${release.revision} records no owner (installed without this controller): adopting it` };
   }
   if (release.chartVersion !== desired.chartVersion) {
     return { kind: 'OutOfSync', reason: `chart version ${release.chartVersion} differs from ${desired.chartVersion}` };

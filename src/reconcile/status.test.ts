@@ -3,7 +3,7 @@ import { HelmReleaseSpecSchema, type HelmReleaseStatus } from '../api/helm-relea
 import { type ReleaseState, ReleaseStatus } from '../runner/client.js';
 import type { ActionResult } from './actions/action.js';
 import { Reason } from './conditions.js';
-import { nextStatus, type StatusInput, summarize } from './status.js';
+import { MAX_PREVIOUS_RELEASES, nextStatus, previousReleasesOf, type StatusInput, summarize } from './status.js';
 
 const spec = HelmReleaseSpecSchema.parse({ repo: 'oci://charts.example.com/team', name: 'plain', version: '1.0.0' });
 const state: ReleaseState = {
@@ -80,8 +80,47 @@ describe('nextStatus', () => {
     expect(s.conditions?.find((c) => c.type === 'Reconciling')).toMatchObject({ status: 'True' });
   });
 
+  it('a handled reconcile request restarts the counters even when the action is the uninstall of a failed install', () => {
+    const exhausted = { ...afterInstall, failures: 4, installFailures: 4 };
+    const uninstalled: ActionResult = { action: 'uninstall', succeeded: true, reason: Reason.UninstallSucceeded, message: 'uninstalled' };
+    const verdict = summarize([], undefined, uninstalled, undefined, false);
+    const s = nextStatus(input(exhausted, { result: uninstalled, verdict, handledReconcileRequest: '2026-12-01T10:00:00Z' }));
+    expect(s).toMatchObject({ failures: 0, installFailures: 0, upgradeFailures: 0, lastHandledReconcileTime: '2026-12-01T10:00:00Z' });
+    // Without a request the same reconcile keeps counting.
+    const kept = nextStatus(input(exhausted, { result: uninstalled, verdict }));
+    expect(kept).toMatchObject({ failures: 4, installFailures: 4 });
+  });
+
   it('keeps lastTransitionTime while the status does not change', () => {
     const later = nextStatus(input(afterInstall, { nowIso: '2026-11-25T12:00:00Z', verdict: { kind: 'ready', reason: 'Other', message: 'x' } }));
     expect(later.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime).toBe('2026-11-25T10:00:00Z');
+  });
+});
+
+describe('previousReleasesOf', () => {
+  const shown = { name: 'old', namespace: 'apps', revision: 3, chartName: 'plain', chartVersion: '1.0.0', status: 'deployed' };
+  it('adds the release the status showed when the spec now names another', () => {
+    expect(previousReleasesOf({ release: shown }, 'new', 'apps')).toEqual([{ name: 'old', namespace: 'apps' }]);
+    expect(previousReleasesOf({ release: shown }, 'old', 'other-ns')).toEqual([{ name: 'old', namespace: 'apps' }]);
+  });
+  it('adds nothing when the name is unchanged, once only, and drops the one named again', () => {
+    expect(previousReleasesOf({ release: shown }, 'old', 'apps')).toEqual([]);
+    expect(previousReleasesOf({ release: shown, previousReleases: [{ name: 'old', namespace: 'apps' }] }, 'new', 'apps')).toHaveLength(1);
+    expect(previousReleasesOf({ release: { ...shown, name: 'new' }, previousReleases: [{ name: 'old', namespace: 'apps' }] }, 'old', 'apps')).toEqual([
+      { name: 'new', namespace: 'apps' },
+    ]);
+  });
+  it('is bounded', () => {
+    const many = Array.from({ length: MAX_PREVIOUS_RELEASES + 5 }, (_, i) => ({ name: `r${i}`, namespace: 'apps' }));
+    expect(previousReleasesOf({ previousReleases: many }, 'x', 'apps')).toHaveLength(MAX_PREVIOUS_RELEASES);
+  });
+  it('nextStatus keeps the list and drops an entry handled by uninstall-previous', () => {
+    const previous = { name: 'old', namespace: 'apps' };
+    const kept = nextStatus(input(undefined, { previousReleases: [previous] }));
+    expect(kept.previousReleases).toEqual([previous]);
+    const done: ActionResult = { action: 'uninstall-previous', succeeded: true, reason: Reason.PreviousReleaseUninstalled, message: 'uninstalled', previous };
+    const after = nextStatus(input(kept, { result: done, previousReleases: [previous], verdict: summarize(kept.conditions ?? [], undefined, done, undefined, false) }));
+    expect(after.previousReleases).toBeUndefined();
+    expect(after.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 });

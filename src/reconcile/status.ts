@@ -1,7 +1,7 @@
 // The HelmRelease status the reconciler writes: built from the previous status and what this
 // reconcile observed and did. Ready (and Reconciling/Stalled) is computed only by summarize().
 // Deterministic: the same inputs give an equal status, so an unchanged release is not re-patched.
-import type { Condition, HelmReleaseSpec, HelmReleaseStatus, ReleaseHistoryEntry, ReleaseInfo } from '../api/helm-release.js';
+import type { Condition, HelmReleaseSpec, HelmReleaseStatus, PreviousRelease, ReleaseHistoryEntry, ReleaseInfo } from '../api/helm-release.js';
 import type { ReleaseRevision, ReleaseState } from '../runner/client.js';
 import type { ActionResult } from './actions/action.js';
 import { ConditionType, type ConditionInput, findCondition, Reason, removeCondition, setCondition } from './conditions.js';
@@ -29,6 +29,11 @@ export function summarize(
     if (error.reason === Reason.RunnerUnavailable) return { kind: 'unknown', reason: error.reason, message: error.message };
     return { kind: error.stalled ? 'stalled' : 'failed', reason: error.reason, message: error.message };
   }
+  if (result?.action === 'uninstall-previous') {
+    // The release the spec names is Ready; removing an old one does not change that (its
+    // outcome is an event, and a failure is retried with backoff).
+    return readyAsBefore(prev, 'the release is in sync');
+  }
   if (result) {
     if (!result.succeeded) return { kind: 'failed', reason: result.reason, message: result.message };
     if (followUp || result.action === 'unlock' || result.action === 'rollback' || (result.action === 'uninstall')) {
@@ -38,11 +43,8 @@ export function summarize(
   }
   if (!plan) return { kind: 'unknown', reason: Reason.Progressing, message: 'reconciling' };
   switch (plan.kind) {
-    case 'ready': {
-      const ready = findCondition(prev, ConditionType.Ready);
-      if (ready?.status === 'True') return { kind: 'ready', reason: ready.reason, message: ready.message };
-      return { kind: 'ready', reason: Reason.InSync, message: plan.message };
-    }
+    case 'ready':
+      return readyAsBefore(prev, plan.message);
     case 'wait':
       return { kind: 'progressing', reason: plan.reason, message: plan.message };
     case 'stall':
@@ -50,6 +52,31 @@ export function summarize(
     default:
       return { kind: 'progressing', reason: Reason.Progressing, message: plan.reason };
   }
+}
+
+/** Ready as it was when it was already True (so nothing is rewritten), else InSync. */
+function readyAsBefore(prev: readonly Condition[], message: string): Verdict {
+  const ready = findCondition(prev, ConditionType.Ready);
+  if (ready?.status === 'True') return { kind: 'ready', reason: ready.reason, message: ready.message };
+  return { kind: 'ready', reason: Reason.InSync, message };
+}
+
+/** At most this many earlier releases are remembered for uninstalling. */
+export const MAX_PREVIOUS_RELEASES = 16;
+
+/**
+ * status.previousReleases for a reconcile of the release `name` in `namespace`: the earlier list,
+ * plus the release the status last showed when the spec now names another one, minus the one
+ * the spec names (renamed back). The oldest entries beyond MAX_PREVIOUS_RELEASES are forgotten.
+ */
+export function previousReleasesOf(prev: HelmReleaseStatus | undefined, name: string, namespace: string): PreviousRelease[] {
+  const same = (r: PreviousRelease, n: string, ns: string) => r.name === n && r.namespace === ns;
+  const out = (prev?.previousReleases ?? []).filter((r) => !same(r, name, namespace)).map((r) => ({ name: r.name, namespace: r.namespace }));
+  const shown = prev?.release;
+  if (shown && !same(shown, name, namespace) && !out.some((r) => same(r, shown.name, shown.namespace))) {
+    out.push({ name: shown.name, namespace: shown.namespace });
+  }
+  return out.slice(-MAX_PREVIOUS_RELEASES);
 }
 
 export interface StatusInput {
@@ -64,12 +91,18 @@ export interface StatusInput {
   /** Drift found by this reconcile's check; undefined when not checked. */
   readonly drifted: number | undefined;
   readonly verdict: Verdict;
-  /** True when the failure counters restart (spec changed, or a reset was requested). */
+  /** True when the failure counters restart because a new install or upgrade is attempted. */
   readonly newAttempt: boolean;
+  /**
+   * A reconcile request (annotation value) handled by this reconcile: the failure counters start
+   * again whatever the action, so the next reconciles count from zero.
+   */
   readonly handledReconcileRequest?: string;
   /** Helm release name and namespace, for status.release. */
   readonly releaseName: string;
   readonly releaseNamespace: string;
+  /** Releases under earlier names still to uninstall (previousReleasesOf); default: prev's. */
+  readonly previousReleases?: readonly PreviousRelease[];
 }
 
 export function nextStatus(input: StatusInput): HelmReleaseStatus {
@@ -89,7 +122,7 @@ export function nextStatus(input: StatusInput): HelmReleaseStatus {
     set({ type: ConditionType.Reconciling, status: 'True', reason: verdict.reason, message: verdict.message });
   }
 
-  let counters = input.newAttempt
+  let counters = input.newAttempt || input.handledReconcileRequest !== undefined
     ? { failures: 0, installFailures: 0, upgradeFailures: 0 }
     : { failures: prev?.failures ?? 0, installFailures: prev?.installFailures ?? 0, upgradeFailures: prev?.upgradeFailures ?? 0 };
   let attempted: Pick<HelmReleaseStatus, 'lastAttemptedChartVersion' | 'lastAttemptedValuesDigest' | 'lastAttemptedGeneration' | 'lastAttemptedConfigDigest'> = {
@@ -153,6 +186,10 @@ export function nextStatus(input: StatusInput): HelmReleaseStatus {
   const release = observed ? releaseInfo(observed.state, input.releaseName, input.releaseNamespace) : prev?.release;
   const history = observed ? historyOf(observed.history, input.spec?.maxHistory ?? 5) : prev?.history;
   const handled = input.handledReconcileRequest ?? prev?.lastHandledReconcileTime;
+  const done = result?.action === 'uninstall-previous' && result.succeeded ? result.previous : undefined;
+  const previousReleases = (input.previousReleases ?? prev?.previousReleases ?? []).filter(
+    (r) => !(done && r.name === done.name && r.namespace === done.namespace),
+  );
 
   return {
     observedGeneration: generation,
@@ -163,6 +200,7 @@ export function nextStatus(input: StatusInput): HelmReleaseStatus {
     ...attempted,
     ...(drift ? { drift } : {}),
     ...(handled ? { lastHandledReconcileTime: handled } : {}),
+    ...(previousReleases.length > 0 ? { previousReleases } : {}),
   };
 }
 

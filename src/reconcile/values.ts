@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { protoKeyPath, type ValuesReference } from '../api/helm-release.js';
 import { parseTargetPath } from '../api/target-path.js';
+import type { Redactor } from './redaction.js';
 
 export type Values = Record<string, unknown>;
 
@@ -30,11 +31,15 @@ export interface ResolvedValues {
   readonly digest: string;
 }
 
-/** Merges valuesFrom (in order) and then `values`; throws the two errors above. */
+/**
+ * Merges valuesFrom (in order) and then `values`; throws the two errors above. Everything read
+ * from a Secret is added to `redactor`, so that no message quotes it.
+ */
 export async function resolveValues(
   refs: readonly ValuesReference[],
   inline: Values,
   reader: ValuesSourceReader,
+  redactor?: Redactor,
 ): Promise<ResolvedValues> {
   let merged: Values = {};
   for (const ref of refs) {
@@ -46,11 +51,14 @@ export async function resolveValues(
         got === undefined ? `${ref.kind} ${ref.name} not found` : `${what} not found`,
       );
     }
+    if (ref.kind === 'Secret') redactor?.add(got.data);
     if (ref.targetPath) {
       merged = setPath(merged, ref.targetPath, got.data, what);
       continue;
     }
-    merged = mergeValues(merged, parseValuesDocument(got.data, what));
+    const doc = parseValuesDocument(got.data, what);
+    if (ref.kind === 'Secret') redactor?.addValues(doc);
+    merged = mergeValues(merged, doc);
   }
   const forbidden = protoKeyPath(inline);
   if (forbidden !== undefined) throw new InvalidValuesError(`spec.values: the key ${forbidden} is not allowed`);

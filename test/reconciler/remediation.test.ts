@@ -6,7 +6,7 @@
 // left for inspection when no retry is left.
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
+import { clusterEnv, helm, kubeConfig, kubectl, waitFor } from '../support/cluster.js';
 import {
   condition,
   helmReleases,
@@ -195,5 +195,26 @@ describe('a non-atomic install whose pre-install hook fails', () => {
     expect(events.filter((r) => r === 'UninstallSucceeded')).toHaveLength(1);
     expect(events.indexOf('UninstallSucceeded')).toBeGreaterThan(events.indexOf('InstallFailed'));
     expect(events.indexOf('UninstallSucceeded')).toBeLessThan(events.lastIndexOf('InstallFailed'));
+  });
+
+  it('a reconcile request tries it again from zero: uninstalled, installed twice more, then Stalled again', async () => {
+    const before = (await orderedEvents('retry')).filter((e) => e.reason === 'InstallFailed').length;
+    const at = new Date().toISOString();
+    await kubectl(['annotate', '--overwrite', '--namespace', ns, 'helmrelease/retry', `helm.project-planton.org/reconcile-requested-at=${at}`]);
+    // retries 1: two more attempts, each failing on the hook, and the failed release removed
+    // before each of them.
+    const events = await waitFor('two more InstallFailed events', async () => {
+      const all = await orderedEvents('retry');
+      return all.filter((e) => e.reason === 'InstallFailed').length >= before + 2 ? all : undefined;
+    }, 240_000, 1_000);
+    const hr = await waitFor('Stalled again after the request', async () => {
+      const cur = await hrs.get(ns, 'retry');
+      const stalled = condition(cur, 'Stalled');
+      return cur?.status?.lastHandledReconcileTime === at && stalled?.reason === 'RetriesExhausted' && cur.status.installFailures === 2 ? cur : undefined;
+    }, 120_000, 1_000);
+    expect(condition(hr, 'Stalled')?.message).toContain('install failed 2 time(s) and remediation.retries is 1');
+    expect(events.filter((e) => e.reason === 'InstallFailed')).toHaveLength(before + 2);
+    expect(events.filter((e) => e.reason === 'UninstallSucceeded').length).toBeGreaterThanOrEqual(3);
+    expect(await helmHistory('retry')).toEqual([[1, '1.0.0', 'failed']]);
   });
 });

@@ -124,17 +124,19 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 }
 
 export interface HelmReleaseView {
-  metadata: { name: string; namespace: string; generation: number; resourceVersion: string; finalizers?: string[] };
+  metadata: { name: string; namespace: string; uid: string; generation: number; resourceVersion: string; finalizers?: string[] };
   spec: Record<string, unknown>;
   status?: {
     observedGeneration?: number;
     conditions?: { type: string; status: string; reason: string; message: string }[];
-    release?: { revision: number; chartVersion: string; status: string };
+    release?: { name: string; namespace: string; revision: number; chartVersion: string; status: string };
     history?: { revision: number; chartVersion: string; status: string; testResult?: string }[];
     failures?: number;
     installFailures?: number;
     upgradeFailures?: number;
     drift?: { objectsDrifted: number; lastDetectedTime?: string; lastCorrectedTime?: string };
+    lastHandledReconcileTime?: string;
+    previousReleases?: { name: string; namespace: string }[];
   };
 }
 

@@ -1,13 +1,13 @@
 // What every action executor receives and returns. An executor performs exactly one runner call
 // and reports the result as data; it never decides whether the action is wanted (decide.ts does)
 // and never writes the HelmRelease (the reconciler does, once, afterwards).
-import type { HelmReleaseSpec } from '../../api/helm-release.js';
+import type { HelmReleaseSpec, PreviousRelease } from '../../api/helm-release.js';
 import type { ChartRefInput, ReleaseRefInput, ReleaseState, RunnerClient } from '../../runner/client.js';
 import { durationMs } from '../../api/helm-release.js';
 import type { Reason } from '../conditions.js';
 import type { Values } from '../values.js';
 
-export type ActionName = 'install' | 'upgrade' | 'test' | 'unlock' | 'rollback' | 'uninstall' | 'correct-drift';
+export type ActionName = 'install' | 'upgrade' | 'test' | 'unlock' | 'rollback' | 'uninstall' | 'correct-drift' | 'uninstall-previous';
 
 export interface ActionContext {
   readonly runner: RunnerClient;
@@ -36,6 +36,8 @@ export interface ActionResult {
   /** The operation wrote a release revision (its chart version, values and config are recorded). */
   readonly attempted?: boolean;
   readonly testResult?: 'Succeeded' | 'Failed';
+  /** uninstall-previous: the entry of status.previousReleases that was handled (dropped on success). */
+  readonly previous?: PreviousRelease;
 }
 
 /** Margin over the operation's own timeout before the gRPC deadline cuts the call. */
