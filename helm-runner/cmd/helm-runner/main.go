@@ -6,10 +6,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/redact"
 )
 
 func main() {
@@ -21,10 +24,12 @@ func main() {
 	}
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+// newLogger returns the runner's JSON logger on w. Attributes whose keys look secret are
+// redacted whatever logs them, as a safety net under the per-call redaction of named secrets.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: redact.ReplaceSecretKeys})), nil
 }

@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.logLevel)
+	log, err := newLogger(os.Stderr, cfg.logLevel)
 	if err != nil {
 		return err
 	}

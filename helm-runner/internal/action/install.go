@@ -41,6 +41,8 @@ type InstallRequest struct {
 	ConfigDigest string
 	// Description is recorded in the revision; empty: Helm's default.
 	Description string
+	// Owner is recorded on the revision (owner labels); nil records none.
+	Owner *Owner
 }
 
 // Install installs req.Chart as a new release in cfg's namespace (Helm install). It does not
@@ -59,7 +61,7 @@ func Install(ctx context.Context, cfg *Config, req InstallRequest) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	labels, err := configLabels(req.ConfigDigest, false)
+	labels, err := configLabels(req.ConfigDigest, req.Owner, false)
 	if err != nil {
 		return Result{}, err
 	}
@@ -100,18 +102,26 @@ func Install(ctx context.Context, cfg *Config, req InstallRequest) (Result, erro
 	return res, ferr
 }
 
-// configLabels returns the release labels carrying configDigest. For an upgrade an empty digest
-// removes the label the previous revision had (Helm deletes labels set to "null").
-func configLabels(configDigest string, upgrade bool) (map[string]string, error) {
-	if configDigest == "" {
-		if upgrade {
-			return map[string]string{ConfigDigestLabel: "null"}, nil
-		}
-		return nil, nil
+// configLabels returns the release labels carrying configDigest and owner (ownerLabels; nil
+// leaves the owner labels as they are). For an upgrade an empty digest removes the label the
+// previous revision had (Helm deletes labels set to "null").
+func configLabels(configDigest string, owner *Owner, upgrade bool) (map[string]string, error) {
+	labels := ownerLabels(owner, upgrade)
+	if labels == nil {
+		labels = map[string]string{}
 	}
-	if errs := validation.IsValidLabelValue(configDigest); len(errs) > 0 || configDigest == "null" {
+	switch {
+	case configDigest == "" && upgrade:
+		labels[ConfigDigestLabel] = unsetLabel
+	case configDigest == "":
+	case len(validation.IsValidLabelValue(configDigest)) > 0 || configDigest == unsetLabel:
 		return nil, failure.New(failure.InvalidArgument,
 			"config digest %q: must be at most 63 characters of [A-Za-z0-9._-]", configDigest)
+	default:
+		labels[ConfigDigestLabel] = configDigest
 	}
-	return map[string]string{ConfigDigestLabel: configDigest}, nil
+	if len(labels) == 0 {
+		return nil, nil
+	}
+	return labels, nil
 }

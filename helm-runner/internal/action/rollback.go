@@ -32,6 +32,9 @@ type RollbackRequest struct {
 	ForceConflicts bool
 	// CleanupOnFail deletes objects the failed rollback created.
 	CleanupOnFail bool
+	// Owner is recorded on the new revision when the latest revision records no owner; nil
+	// records none then.
+	Owner *Owner
 }
 
 // Rollback makes a new revision of release req.Name from revision req.Revision (Helm rollback).
@@ -40,6 +43,9 @@ type RollbackRequest struct {
 // It fails, writing nothing, with RELEASE_NOT_FOUND when the release has no revision or was
 // uninstalled, RELEASE_LOCKED when its latest revision is pending-*, and REVISION_NOT_FOUND
 // when the target revision is not stored. A plain error means nothing was written.
+//
+// The new revision records the owner of the latest revision (or req.Owner when that records
+// none), not the owner of the target revision, whose labels Helm copies.
 func Rollback(ctx context.Context, cfg *Config, req RollbackRequest) (Result, error) {
 	timeout, err := begin(ctx, req.Timeout)
 	if err != nil {
@@ -70,6 +76,12 @@ func Rollback(ctx context.Context, cfg *Config, req RollbackRequest) (Result, er
 	rb.ServerSideApply = applyMethod(req.ServerSideApply)
 	rb.ForceConflicts = req.ForceConflicts
 	rb.CleanupOnFail = req.CleanupOnFail
+
+	owner := OwnerOf(latest)
+	if owner.IsZero() && req.Owner != nil {
+		owner = *req.Owner
+	}
+	cfg.recordOwner(req.Name, owner)
 
 	op := cfg.operation(req.Name)
 	err = rb.Run(req.Name)

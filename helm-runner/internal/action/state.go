@@ -35,6 +35,8 @@ type State struct {
 	LastDeployed  time.Time
 	Description   string
 	Tests         TestState
+	// Owner is the HelmRelease the revision records as its owner; zero when it records none.
+	Owner Owner
 }
 
 // TestState says whether the chart's tests ran for a revision and how they ended.
@@ -89,6 +91,7 @@ func StateOf(rel *rspb.Release) State {
 		ValuesDigest: ValuesDigest(rel.Config),
 		ConfigDigest: rel.Labels[ConfigDigestLabel],
 		Tests:        testState(rel),
+		Owner:        OwnerOf(rel),
 	}
 	if rel.Chart != nil && rel.Chart.Metadata != nil {
 		s.ChartName, s.ChartVersion, s.AppVersion = rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Chart.Metadata.AppVersion
@@ -154,7 +157,6 @@ func (c *Config) history(name string) ([]*rspb.Release, error) {
 	return revs, nil
 }
 
-// latest returns the latest revision of name, or nil when it has none.
 // Deployed returns the latest revision whose status is deployed (the one the cluster should
 // match), and the latest revision of any status. deployed is nil when no revision is deployed;
 // latest is nil when the release has no revision.
@@ -181,6 +183,7 @@ func firstOf(revs []*rspb.Release) *rspb.Release {
 	return revs[0]
 }
 
+// latest returns the latest revision of name, or nil when it has none.
 func (c *Config) latest(name string) (*rspb.Release, error) {
 	revs, err := c.history(name)
 	if err != nil || len(revs) == 0 {

@@ -47,6 +47,10 @@ type UpgradeRequest struct {
 	ConfigDigest string
 	// Description is recorded in the revision; empty: Helm's default.
 	Description string
+	// Owner is recorded on the new revision (owner labels), and on the revision made by the
+	// rollback after a failed Atomic upgrade (which would otherwise copy the labels of the
+	// revision it returns to); nil leaves the owner labels as Helm copies them.
+	Owner *Owner
 }
 
 // Upgrade upgrades release req.Name to a new revision of req.Chart with req.Values (Helm
@@ -65,7 +69,7 @@ func Upgrade(ctx context.Context, cfg *Config, req UpgradeRequest) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	labels, err := configLabels(req.ConfigDigest, true)
+	labels, err := configLabels(req.ConfigDigest, req.Owner, true)
 	if err != nil {
 		return Result{}, err
 	}
@@ -93,6 +97,9 @@ func Upgrade(ctx context.Context, cfg *Config, req UpgradeRequest) (Result, erro
 	up.DisableOpenAPIValidation = skipClientSchemaCheck
 	up.Labels = labels
 
+	if req.Owner != nil {
+		cfg.recordOwner(req.Name, *req.Owner)
+	}
 	op := cfg.operation(req.Name)
 	out, err := up.RunWithContext(context.WithoutCancel(ctx), req.Name, ch, copyValues(req.Values))
 	rel, _ := out.(*rspb.Release)

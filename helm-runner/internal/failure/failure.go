@@ -43,6 +43,7 @@ const (
 	Cancelled              Reason = "CANCELLED"
 	Internal               Reason = "INTERNAL"
 	PreconditionFailed     Reason = "PRECONDITION_FAILED"
+	ReleaseOwnedByOther    Reason = "RELEASE_OWNED_BY_OTHER"
 )
 
 // Error is a failure with a reason. Message is safe to show to users: it never contains values

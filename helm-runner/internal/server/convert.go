@@ -9,6 +9,7 @@ import (
 
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/action"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/redact"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/storage"
 )
 
@@ -58,8 +59,9 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// stateOf converts a release state; inProgress says whether this runner holds the release now.
-func stateOf(s action.State, inProgress bool) *runnerv1.ReleaseState {
+// stateOf converts a release state, with secrets removed from Helm's description (which holds
+// the error of a failed operation); inProgress says whether this runner holds the release now.
+func stateOf(secrets *redact.Secrets, s action.State, inProgress bool) *runnerv1.ReleaseState {
 	if !s.Exists {
 		return &runnerv1.ReleaseState{Exists: false, OperationInProgress: inProgress}
 	}
@@ -76,16 +78,26 @@ func stateOf(s action.State, inProgress bool) *runnerv1.ReleaseState {
 		OperationInProgress: inProgress,
 		FirstDeployedTime:   timestamp(s.FirstDeployed),
 		LastDeployedTime:    timestamp(s.LastDeployed),
-		Description:         s.Description,
+		Description:         secrets.String(s.Description),
 		Tests:               testStateOf(s.Tests),
+		Owner:               releaseOwnerOf(s.Owner),
 	}
+}
+
+// releaseOwnerOf converts an owner; nil when there is none.
+func releaseOwnerOf(o action.Owner) *runnerv1.ReleaseOwner {
+	if o.IsZero() {
+		return nil
+	}
+	return &runnerv1.ReleaseOwner{Namespace: o.Namespace, Name: o.Name, Uid: o.UID}
 }
 
 func testStateOf(t action.TestState) *runnerv1.TestState {
 	return &runnerv1.TestState{HasTests: t.HasTests, Ran: t.Ran, Succeeded: t.Succeeded, CompletedTime: timestamp(t.Completed)}
 }
 
-func revisionOf(s action.State) *runnerv1.ReleaseRevision {
+// revisionOf converts a revision, with secrets removed from Helm's description.
+func revisionOf(secrets *redact.Secrets, s action.State) *runnerv1.ReleaseRevision {
 	return &runnerv1.ReleaseRevision{
 		Revision:     int32(s.Revision),
 		Status:       statusOf(s.Status),
@@ -94,7 +106,7 @@ func revisionOf(s action.State) *runnerv1.ReleaseRevision {
 		AppVersion:   s.AppVersion,
 		ValuesDigest: s.ValuesDigest,
 		DeployedTime: timestamp(s.LastDeployed),
-		Description:  s.Description,
+		Description:  secrets.String(s.Description),
 		Tests:        testStateOf(s.Tests),
 	}
 }
@@ -106,7 +118,8 @@ var testPhases = map[rspb.HookPhase]runnerv1.TestPhase{
 	rspb.HookPhaseFailed:    runnerv1.TestPhase_TEST_PHASE_FAILED,
 }
 
-func testResultsOf(rs []action.TestResult) []*runnerv1.TestHookResult {
+// testResultsOf converts test results, with secrets removed from their details.
+func testResultsOf(secrets *redact.Secrets, rs []action.TestResult) []*runnerv1.TestHookResult {
 	out := make([]*runnerv1.TestHookResult, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, &runnerv1.TestHookResult{
@@ -114,7 +127,7 @@ func testResultsOf(rs []action.TestResult) []*runnerv1.TestHookResult {
 			Phase:         testPhases[r.Phase],
 			StartedTime:   timestamp(r.Started),
 			CompletedTime: timestamp(r.Completed),
-			Info:          r.Info,
+			Info:          secrets.String(r.Info),
 		})
 	}
 	return out

@@ -31,7 +31,7 @@ func TestToStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, ok := status.FromError(toStatus(tt.err))
+			st, ok := status.FromError(toStatus(nil, tt.err))
 			if !ok {
 				t.Fatal("not a status error")
 			}
@@ -70,10 +70,10 @@ func TestEveryReasonIsInTheContract(t *testing.T) {
 }
 
 func TestOutcomeOf(t *testing.T) {
-	if o := outcomeOf(nil, false); !o.Succeeded || o.FailureReason != runnerv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+	if o := outcomeOf(nil, nil, false); !o.Succeeded || o.FailureReason != runnerv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
 		t.Fatalf("success outcome = %v", o)
 	}
-	o := outcomeOf(failure.New(failure.HookFailed, "pre-install hook failed"), true)
+	o := outcomeOf(nil, failure.New(failure.HookFailed, "pre-install hook failed"), true)
 	if o.Succeeded || o.FailureReason != runnerv1.ErrorReason_ERROR_REASON_HOOK_FAILED || !o.Remediated || o.Message == "" {
 		t.Fatalf("failure outcome = %v", o)
 	}

@@ -10,6 +10,7 @@ import (
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/action"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/redact"
 )
 
 // errOf returns a Result's failure as an error, nil when there is none (a nil *failure.Error in
@@ -24,37 +25,32 @@ func errOf(r action.Result) error {
 // GetReleaseState reads the latest revision (and, on request, the history) of a release.
 func (s *Server) GetReleaseState(ctx context.Context, req *runnerv1.GetReleaseStateRequest) (*runnerv1.GetReleaseStateResponse, error) {
 	ref := req.GetRelease()
-	if err := validateRelease(ref); err != nil {
-		return nil, toStatus(err)
-	}
-	clients, err := s.opts.Clients.For(identityOf(ref))
+	secrets := secretsOf(ref)
+	_, cfg, err := s.readConfig("state", ref, secrets)
 	if err != nil {
-		return nil, toStatus(err)
-	}
-	cfg, err := action.NewConfig(clients, ref.GetNamespace(), s.opts.Log)
-	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(secrets, err)
 	}
 	state, history, err := action.GetReleaseState(ctx, cfg, ref.GetName(), int(req.GetHistoryLimit()))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(secrets, err)
 	}
 	resp := &runnerv1.GetReleaseStateResponse{
-		State: stateOf(state, s.locks.isHeld(releaseKey(ref.GetNamespace(), ref.GetName()))),
+		State: stateOf(secrets, state, s.locks.isHeld(releaseKey(ref.GetNamespace(), ref.GetName()))),
 	}
 	for _, h := range history {
-		resp.History = append(resp.History, revisionOf(h))
+		resp.History = append(resp.History, revisionOf(secrets, h))
 	}
 	return resp, nil
 }
 
 // Install pulls the chart and installs it as a new release.
 func (s *Server) Install(ctx context.Context, req *runnerv1.InstallRequest) (*runnerv1.InstallResponse, error) {
+	secrets := secretsOf(req.GetRelease())
 	timeout, values, err := s.changeInputs(req.GetTimeout(), req.GetConfigDigest(), req.GetValues())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(secrets, err)
 	}
-	m, err := s.mutate(ctx, "install", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+	m, err := s.mutate(ctx, "install", req.GetRelease(), secrets, func(op *operation, cfg *action.Config) (action.Result, error) {
 		ch, err := s.pull(op.ctx, req.GetChart())
 		if err != nil {
 			return action.Result{}, err
@@ -63,6 +59,7 @@ func (s *Server) Install(ctx context.Context, req *runnerv1.InstallRequest) (*ru
 			Name: req.GetRelease().GetName(), Chart: ch, Values: values, Wait: req.GetWait(), Atomic: req.GetAtomic(),
 			Timeout: timeout, CreateNamespace: req.GetCreateNamespace(), DisableHooks: req.GetDisableHooks(),
 			ServerSideApply: req.ServerSideApply, ConfigDigest: req.GetConfigDigest(), Description: req.GetDescription(),
+			Owner: ownerOf(req.GetRelease()),
 		})
 	})
 	if err != nil {
@@ -73,11 +70,12 @@ func (s *Server) Install(ctx context.Context, req *runnerv1.InstallRequest) (*ru
 
 // Upgrade pulls the chart and upgrades an existing release.
 func (s *Server) Upgrade(ctx context.Context, req *runnerv1.UpgradeRequest) (*runnerv1.UpgradeResponse, error) {
+	secrets := secretsOf(req.GetRelease())
 	timeout, values, err := s.changeInputs(req.GetTimeout(), req.GetConfigDigest(), req.GetValues())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(secrets, err)
 	}
-	m, err := s.mutate(ctx, "upgrade", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+	m, err := s.mutate(ctx, "upgrade", req.GetRelease(), secrets, func(op *operation, cfg *action.Config) (action.Result, error) {
 		ch, err := s.pull(op.ctx, req.GetChart())
 		if err != nil {
 			return action.Result{}, err
@@ -86,7 +84,7 @@ func (s *Server) Upgrade(ctx context.Context, req *runnerv1.UpgradeRequest) (*ru
 			Name: req.GetRelease().GetName(), Chart: ch, Values: values, Wait: req.GetWait(), Atomic: req.GetAtomic(),
 			Timeout: timeout, MaxHistory: int(req.GetMaxHistory()), DisableHooks: req.GetDisableHooks(),
 			ServerSideApply: req.ServerSideApply, CleanupOnFail: req.GetCleanupOnFail(), ForceConflicts: req.GetForceConflicts(),
-			ConfigDigest: req.GetConfigDigest(), Description: req.GetDescription(),
+			ConfigDigest: req.GetConfigDigest(), Description: req.GetDescription(), Owner: ownerOf(req.GetRelease()),
 		})
 	})
 	if err != nil {
@@ -97,15 +95,17 @@ func (s *Server) Upgrade(ctx context.Context, req *runnerv1.UpgradeRequest) (*ru
 
 // Rollback makes a new revision from an earlier one.
 func (s *Server) Rollback(ctx context.Context, req *runnerv1.RollbackRequest) (*runnerv1.RollbackResponse, error) {
+	secrets := secretsOf(req.GetRelease())
 	timeout, err := validateTimeout(req.GetTimeout())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(secrets, err)
 	}
-	m, err := s.mutate(ctx, "rollback", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+	m, err := s.mutate(ctx, "rollback", req.GetRelease(), secrets, func(op *operation, cfg *action.Config) (action.Result, error) {
 		return action.Rollback(op.ctx, cfg, action.RollbackRequest{
 			Name: req.GetRelease().GetName(), Revision: int(req.GetRevision()), Wait: req.GetWait(), Timeout: timeout,
 			MaxHistory: int(req.GetMaxHistory()), DisableHooks: req.GetDisableHooks(),
 			ServerSideApply: req.ServerSideApply, CleanupOnFail: req.GetCleanupOnFail(), ForceConflicts: req.GetForceConflicts(),
+			Owner: ownerOf(req.GetRelease()),
 		})
 	})
 	if err != nil {
@@ -116,11 +116,12 @@ func (s *Server) Rollback(ctx context.Context, req *runnerv1.RollbackRequest) (*
 
 // Uninstall removes the release (or marks it uninstalled, keeping history).
 func (s *Server) Uninstall(ctx context.Context, req *runnerv1.UninstallRequest) (*runnerv1.UninstallResponse, error) {
+	secrets := secretsOf(req.GetRelease())
 	timeout, err := validateTimeout(req.GetTimeout())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(secrets, err)
 	}
-	m, err := s.mutate(ctx, "uninstall", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+	m, err := s.mutate(ctx, "uninstall", req.GetRelease(), secrets, func(op *operation, cfg *action.Config) (action.Result, error) {
 		return action.Uninstall(op.ctx, cfg, action.UninstallRequest{
 			Name: req.GetRelease().GetName(), Wait: req.GetWait(), Timeout: timeout,
 			KeepHistory: req.GetKeepHistory(), DisableHooks: req.GetDisableHooks(),
@@ -134,11 +135,12 @@ func (s *Server) Uninstall(ctx context.Context, req *runnerv1.UninstallRequest) 
 
 // Test runs the chart's test hooks against the latest revision.
 func (s *Server) Test(ctx context.Context, req *runnerv1.TestRequest) (*runnerv1.TestResponse, error) {
+	secrets := secretsOf(req.GetRelease())
 	timeout, err := validateTimeout(req.GetTimeout())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(secrets, err)
 	}
-	m, err := s.mutate(ctx, "test", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+	m, err := s.mutate(ctx, "test", req.GetRelease(), secrets, func(op *operation, cfg *action.Config) (action.Result, error) {
 		return action.Test(op.ctx, cfg, action.TestRequest{Name: req.GetRelease().GetName(), Timeout: timeout})
 	})
 	if err != nil {
@@ -150,10 +152,11 @@ func (s *Server) Test(ctx context.Context, req *runnerv1.TestRequest) (*runnerv1
 // Unlock marks a release left pending by a dead process as failed. It takes the release's lock
 // like any operation, so it fails with RELEASE_LOCKED while this runner operates on the release.
 func (s *Server) Unlock(ctx context.Context, req *runnerv1.UnlockRequest) (*runnerv1.UnlockResponse, error) {
+	secrets := secretsOf(req.GetRelease())
 	if req.GetRevision() <= 0 {
-		return nil, toStatus(failure.New(failure.InvalidArgument, "revision is required: the pending revision to unlock, got %d", req.GetRevision()))
+		return nil, toStatus(secrets, failure.New(failure.InvalidArgument, "revision is required: the pending revision to unlock, got %d", req.GetRevision()))
 	}
-	m, err := s.mutate(ctx, "unlock", req.GetRelease(), func(op *operation, cfg *action.Config) (action.Result, error) {
+	m, err := s.mutate(ctx, "unlock", req.GetRelease(), secrets, func(op *operation, cfg *action.Config) (action.Result, error) {
 		return action.Unlock(op.ctx, cfg, action.UnlockRequest{Name: req.GetRelease().GetName(), Revision: int(req.GetRevision())})
 	})
 	if err != nil {
@@ -170,25 +173,27 @@ type mutation struct {
 	tests   []*runnerv1.TestHookResult
 }
 
-// mutate runs one storage-writing operation under the release's lock: begin, run, log the
-// outcome, convert. An error from run (nothing was written) comes back as a gRPC status error.
-func (s *Server) mutate(ctx context.Context, verb string, ref *runnerv1.ReleaseRef,
+// mutate runs one storage-writing operation under the release's lock: begin (the ownership
+// check included), run, log the outcome, convert with secrets removed. An error from run
+// (nothing was written) comes back as a gRPC status error.
+func (s *Server) mutate(ctx context.Context, verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets,
 	run func(op *operation, cfg *action.Config) (action.Result, error)) (mutation, error) {
-	op, cfg, err := s.beginWithConfig(ctx, verb, ref)
+	op, cfg, err := s.beginWithConfig(ctx, verb, ref, secrets)
 	if err != nil {
-		return mutation{}, toStatus(err)
+		return mutation{}, toStatus(secrets, err)
 	}
 	defer op.done()
 	res, err := run(op, cfg)
 	if err != nil {
-		return mutation{}, toStatus(err)
+		op.logNothingWritten(err)
+		return mutation{}, toStatus(secrets, err)
 	}
 	op.logOutcome(res)
 	return mutation{
-		outcome: outcomeOf(errOf(res), res.Remediated),
+		outcome: outcomeOf(secrets, errOf(res), res.Remediated),
 		writes:  writesOf(res.Writes),
-		state:   stateOf(res.State, false),
-		tests:   testResultsOf(res.Tests),
+		state:   stateOf(secrets, res.State, false),
+		tests:   testResultsOf(secrets, res.Tests),
 	}, nil
 }
 
@@ -205,19 +210,30 @@ func (s *Server) changeInputs(t *durationpb.Duration, configDigest string, v *st
 	return timeout, values, err
 }
 
-// beginWithConfig begins an operation and builds its Helm configuration; on error nothing is
-// held.
-func (s *Server) beginWithConfig(ctx context.Context, verb string, ref *runnerv1.ReleaseRef) (*operation, *action.Config, error) {
-	op, err := s.begin(ctx, verb, ref)
+// beginWithConfig begins an operation, builds its Helm configuration and, when the call names
+// an owner, refuses (RELEASE_OWNED_BY_OTHER) a release whose latest revision records another:
+// under the release's lock, before anything is pulled or written. On error nothing is held.
+func (s *Server) beginWithConfig(ctx context.Context, verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) (*operation, *action.Config, error) {
+	op, err := s.begin(ctx, verb, ref, secrets)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, err := action.NewConfig(op.clients, ref.GetNamespace(), op.log)
+	cfg, err := s.opts.HelmConfig(op.clients, ref.GetNamespace(), op.log)
 	if err != nil {
 		op.done()
 		return nil, nil, err
 	}
+	if err := action.CheckOwner(op.ctx, cfg, ref.GetName(), ownerOf(ref)); err != nil {
+		op.logNothingWritten(err)
+		op.done()
+		return nil, nil, err
+	}
 	return op, cfg, nil
+}
+
+// logNothingWritten logs why an operation ended before writing anything.
+func (op *operation) logNothingWritten(err error) {
+	op.log.Info("operation failed, nothing written", "reason", string(failure.ReasonOf(err)), "error", err.Error())
 }
 
 // logOutcome logs how an operation that wrote storage ended: reason and revision, never values.

@@ -11,9 +11,11 @@ import (
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/action"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/chart"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/kube"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/redact"
 )
 
 // ChartSource pulls and loads charts (internal/chart.Source).
@@ -36,6 +38,10 @@ type Options struct {
 	AllowInsecureHTTP bool
 	// MaxValuesBytes bounds the size of a request's values.
 	MaxValuesBytes int64
+	// HelmConfig builds the Helm configuration of one call on releases of namespace, with
+	// Helm's logs going to log. Nil: action.NewConfig (release Secrets in the cluster of
+	// clients). Tests give Helm's memory driver.
+	HelmConfig func(clients *kube.Clients, namespace string, log *slog.Logger) (*action.Config, error)
 }
 
 // Server implements runnerv1.HelmRunnerServiceServer.
@@ -61,6 +67,9 @@ func New(opts Options) *Server {
 	}
 	if opts.MaxValuesBytes <= 0 {
 		opts.MaxValuesBytes = 1 << 20
+	}
+	if opts.HelmConfig == nil {
+		opts.HelmConfig = action.NewConfig
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{opts: opts, locks: newReleaseLocks(), base: base, shutdown: cancel}
@@ -91,14 +100,38 @@ func (s *Server) admit() error {
 type operation struct {
 	ctx     context.Context
 	clients *kube.Clients
-	log     *slog.Logger
+	// log is the call's logger (callLog): the call's secrets never reach a log line.
+	log *slog.Logger
+	// secrets are removed from everything the call returns in a message.
+	secrets *redact.Secrets
 	done    func()
+}
+
+// secretsOf returns the strings to remove from everything said about a call on ref.
+func secretsOf(ref *runnerv1.ReleaseRef) *redact.Secrets {
+	return redact.New(ref.GetRedact())
+}
+
+// callLog is the logger of one call on release ref, Helm's logs included: secrets are removed
+// from every record.
+func (s *Server) callLog(verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) *slog.Logger {
+	return slog.New(secrets.Handler(s.opts.Log.Handler())).
+		With("op", verb, "release", releaseKey(ref.GetNamespace(), ref.GetName()))
+}
+
+// ownerOf returns the HelmRelease on whose behalf a call on ref is made; nil when none is named.
+func ownerOf(ref *runnerv1.ReleaseRef) *action.Owner {
+	o := ref.GetOwner()
+	if o == nil {
+		return nil
+	}
+	return &action.Owner{Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUid()}
 }
 
 // begin validates the release reference, takes the release's lock (RELEASE_LOCKED when another
 // operation of this runner holds it) and returns the operation's context (cancelled by the
 // call, its deadline, or Shutdown) and clients. The caller must call done.
-func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRef) (*operation, error) {
+func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) (*operation, error) {
 	if err := validateRelease(ref); err != nil {
 		return nil, err
 	}
@@ -118,12 +151,13 @@ func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRe
 	}
 	opCtx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.base, cancel)
-	log := s.opts.Log.With("op", verb, "release", key)
+	log := s.callLog(verb, ref, secrets)
 	log.Debug("operation started")
 	return &operation{
 		ctx:     opCtx,
 		clients: clients,
 		log:     log,
+		secrets: secrets,
 		done: func() {
 			stop()
 			cancel()

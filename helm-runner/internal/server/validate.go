@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/project-planton/helm-release-controller/helm-runner/gen/names"
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
@@ -43,6 +44,25 @@ func validateRelease(ref *runnerv1.ReleaseRef) error {
 		return failure.New(failure.InvalidArgument, "service account name %q is not valid", ref.GetServiceAccountName())
 	case ref.GetServiceAccountNamespace() != "" && !namespacePattern.MatchString(ref.GetServiceAccountNamespace()):
 		return failure.New(failure.InvalidArgument, "service account namespace %q is not valid", ref.GetServiceAccountNamespace())
+	}
+	return validateOwner(ref.GetOwner())
+}
+
+// maxOwnerNameLength is the longest HelmRelease name (a DNS-1123 subdomain).
+const maxOwnerNameLength = 253
+
+// validateOwner requires an owner, when one is named, to have a UID that can be recorded (a
+// label value: Kubernetes UIDs are), the HelmRelease's namespace and its name.
+func validateOwner(o *runnerv1.ReleaseOwner) error {
+	switch {
+	case o == nil:
+		return nil
+	case o.GetUid() == "" || len(validation.IsValidLabelValue(o.GetUid())) > 0:
+		return failure.New(failure.InvalidArgument, "owner uid %q must be a HelmRelease UID (at most 63 characters of [A-Za-z0-9._-])", o.GetUid())
+	case !namespacePattern.MatchString(o.GetNamespace()) || len(o.GetNamespace()) > 63:
+		return failure.New(failure.InvalidArgument, "owner namespace %q is not a valid namespace name", o.GetNamespace())
+	case o.GetName() == "" || len(o.GetName()) > maxOwnerNameLength || !releaseNamePattern.MatchString(o.GetName()):
+		return failure.New(failure.InvalidArgument, "owner name %q is not a valid HelmRelease name", o.GetName())
 	}
 	return nil
 }
