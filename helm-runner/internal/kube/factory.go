@@ -6,7 +6,9 @@
 package kube
 
 import (
+	"container/list"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -26,6 +28,10 @@ const (
 // DefaultCapabilitiesTTL is how long discovered cluster capabilities (server version and API
 // versions, what templates see as .Capabilities) are reused before discovery is read again.
 const DefaultCapabilitiesTTL = time.Minute
+
+// DefaultMaxIdentities is how many impersonated identities keep their clients when no
+// operation uses them.
+const DefaultMaxIdentities = 256
 
 // Identity is who Kubernetes calls are made as. The zero Identity is the runner's own identity;
 // otherwise the ServiceAccount ServiceAccountNamespace/ServiceAccountName is impersonated.
@@ -65,6 +71,8 @@ type settings struct {
 	qps             float32
 	burst           int
 	capabilitiesTTL time.Duration
+	maxIdentities   int
+	log             *slog.Logger
 }
 
 // WithRateLimit sets the client-side rate limit of each identity's clients (shared by all of
@@ -90,47 +98,140 @@ func WithCapabilitiesTTL(ttl time.Duration) Option {
 	}
 }
 
-// Factory hands out one *Clients per Identity, created on first use and kept for the life of
-// the process. It is safe for concurrent use.
+// WithMaxIdentities sets how many impersonated identities keep their clients when no
+// operation holds them. Non-positive keeps the default.
+func WithMaxIdentities(n int) Option {
+	return func(s *settings) {
+		if n > 0 {
+			s.maxIdentities = n
+		}
+	}
+}
+
+// WithLogger sets where dropped identities are reported, at debug level (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) { s.log = l }
+}
+
+// Factory hands out one *Clients per Identity, created on first use and shared by every call
+// made as that identity. The runner's own identity keeps its clients for the life of the
+// process. Impersonated identities are bounded: once more than the maximum are kept, the least
+// recently used that no operation holds (Acquire) are dropped, with their discovery cache and
+// rate limiter, and built afresh on their next use. Held identities are never dropped, so the
+// Factory keeps at most the maximum, or the number held, whichever is larger. It is safe for
+// concurrent use.
 type Factory struct {
 	base     *rest.Config
 	settings settings
 
-	mu      sync.Mutex
-	clients map[Identity]*Clients
+	mu   sync.Mutex
+	own  *Clients
+	sets map[Identity]*identitySet
+	// idle holds the sets no operation holds, most recently used first.
+	idle *list.List
+}
+
+// identitySet is one impersonated identity's clients and the operations holding them.
+type identitySet struct {
+	identity Identity
+	clients  *Clients
+	holds    int
+	// inIdle is the set's element in Factory.idle while holds is 0.
+	inIdle *list.Element
 }
 
 // NewFactory returns a Factory whose clients are derived from base (the runner's own
 // credentials). The rate limit is base's QPS/Burst when set, else DefaultQPS/DefaultBurst, and
 // opts override both. base is copied; the caller may reuse it.
 func NewFactory(base *rest.Config, opts ...Option) *Factory {
-	s := settings{qps: DefaultQPS, burst: DefaultBurst, capabilitiesTTL: DefaultCapabilitiesTTL}
+	s := settings{qps: DefaultQPS, burst: DefaultBurst, capabilitiesTTL: DefaultCapabilitiesTTL, maxIdentities: DefaultMaxIdentities}
 	WithRateLimit(base.QPS, base.Burst)(&s)
 	for _, o := range opts {
 		o(&s)
 	}
-	return &Factory{base: rest.CopyConfig(base), settings: s, clients: map[Identity]*Clients{}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return &Factory{base: rest.CopyConfig(base), settings: s, sets: map[Identity]*identitySet{}, idle: list.New()}
 }
 
-// For returns the clients of identity, creating them on first use. Every later call with the
-// same identity returns the same *Clients. An identity naming a ServiceAccount without a
-// namespace, or with an invalid name, fails with INVALID_ARGUMENT.
+// For returns the clients of identity, creating them on first use, without holding them: they
+// stay usable, but once dropped the identity's next call gets new ones. Until then every call
+// with the same identity returns the same *Clients. An identity naming a ServiceAccount without
+// a namespace, or with an invalid name, fails with INVALID_ARGUMENT.
 func (f *Factory) For(identity Identity) (*Clients, error) {
+	c, release, err := f.Acquire(identity)
+	if err != nil {
+		return nil, err
+	}
+	release()
+	return c, nil
+}
+
+// Acquire returns the clients of identity like For, and holds them until release is called:
+// held clients are never dropped, so every operation of one identity that overlaps another
+// shares its clients (one discovery cache, one rate limit). The caller must call release once
+// the operation ends; later calls do nothing.
+func (f *Factory) Acquire(identity Identity) (c *Clients, release func(), err error) {
 	if identity.ServiceAccountName == "" {
 		identity = Identity{}
 	}
 	if err := identity.validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if c, ok := f.clients[identity]; ok {
-		return c, nil
+	if identity == (Identity{}) {
+		if f.own == nil {
+			if f.own, err = f.newClients(identity); err != nil {
+				return nil, nil, err
+			}
+		}
+		return f.own, func() {}, nil
 	}
+	set, ok := f.sets[identity]
+	if !ok {
+		c, err := f.newClients(identity)
+		if err != nil {
+			return nil, nil, err
+		}
+		set = &identitySet{identity: identity, clients: c}
+		f.sets[identity] = set
+	} else if set.inIdle != nil {
+		f.idle.Remove(set.inIdle)
+		set.inIdle = nil
+	}
+	set.holds++
+	f.trimLocked()
+	var once sync.Once
+	return set.clients, func() { once.Do(func() { f.release(set) }) }, nil
+}
+
+func (f *Factory) newClients(identity Identity) (*Clients, error) {
 	c, err := newClients(f.base, identity, f.settings)
 	if err != nil {
 		return nil, failure.Wrap(failure.Internal, err, "%s", fmt.Sprintf("create clients for %q", identity.username()))
 	}
-	f.clients[identity] = c
 	return c, nil
+}
+
+func (f *Factory) release(set *identitySet) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if set.holds--; set.holds > 0 {
+		return
+	}
+	set.inIdle = f.idle.PushFront(set)
+	f.trimLocked()
+}
+
+// trimLocked drops the least recently used idle sets while more than the maximum are kept.
+func (f *Factory) trimLocked() {
+	for len(f.sets) > f.settings.maxIdentities && f.idle.Len() > 0 {
+		oldest := f.idle.Remove(f.idle.Back()).(*identitySet)
+		oldest.inIdle = nil
+		delete(f.sets, oldest.identity)
+		f.settings.log.Debug("identity clients dropped", "serviceAccount", oldest.identity.username(), "identities", len(f.sets))
+	}
 }

@@ -3,10 +3,13 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
+	"weak"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -25,7 +28,7 @@ type fakeAPIServer struct {
 	impersonate string
 }
 
-func newFakeAPIServer(t *testing.T) *fakeAPIServer {
+func newFakeAPIServer(t testing.TB) *fakeAPIServer {
 	t.Helper()
 	s := &fakeAPIServer{hits: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -214,4 +217,226 @@ func TestDiscoveryIsShared(t *testing.T) {
 			t.Fatal("capabilities not re-read after a mapper reset")
 		}
 	})
+}
+
+// identities is how many impersonated identities have clients kept.
+func (f *Factory) identities() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sets)
+}
+
+func serviceAccount(i int) Identity {
+	return Identity{ServiceAccountName: fmt.Sprintf("sa-%d", i), ServiceAccountNamespace: "team-a"}
+}
+
+func mustFor(t *testing.T, f *Factory, id Identity) *Clients {
+	t.Helper()
+	c, err := f.For(id)
+	if err != nil {
+		t.Fatalf("For(%+v): %v", id, err)
+	}
+	return c
+}
+
+func TestFactoryKeepsAtMostMaxIdentities(t *testing.T) {
+	srv := newFakeAPIServer(t)
+	f := NewFactory(&rest.Config{Host: srv.URL}, WithMaxIdentities(4))
+	own := mustFor(t, f, Identity{})
+	first := mustFor(t, f, serviceAccount(0))
+	recent := map[int]*Clients{}
+	for i := 1; i <= 100; i++ {
+		recent[i] = mustFor(t, f, serviceAccount(i))
+		if n := f.identities(); n > 4 {
+			t.Fatalf("after %d identities the factory keeps %d, want at most 4", i+1, n)
+		}
+	}
+	t.Run("the most recently used identities keep their clients", func(t *testing.T) {
+		for i := 97; i <= 100; i++ {
+			if mustFor(t, f, serviceAccount(i)) != recent[i] {
+				t.Fatalf("sa-%d got new clients although it is among the 4 most recently used", i)
+			}
+		}
+	})
+	t.Run("the runner's own identity is never dropped", func(t *testing.T) {
+		if mustFor(t, f, Identity{}) != own {
+			t.Fatal("the runner's own clients were dropped")
+		}
+	})
+	t.Run("a dropped identity is rebuilt on its next use", func(t *testing.T) {
+		again := mustFor(t, f, serviceAccount(0))
+		if again == first {
+			t.Fatal("sa-0 kept its clients through 100 newer identities")
+		}
+		if _, err := again.Typed().CoreV1().ConfigMaps("x").Get(context.Background(), "y", metav1.GetOptions{}); err == nil {
+			t.Fatal("expected not found from the fake server")
+		}
+		if got := srv.lastImpersonation(); got != "system:serviceaccount:team-a:sa-0" {
+			t.Fatalf("rebuilt clients impersonate %q", got)
+		}
+		if mustFor(t, f, serviceAccount(0)) != again {
+			t.Fatal("the rebuilt clients are not shared by the next call")
+		}
+	})
+}
+
+func TestFactoryNeverDropsHeldIdentities(t *testing.T) {
+	f := NewFactory(&rest.Config{Host: "https://127.0.0.1:1"}, WithMaxIdentities(2))
+	held, release, err := f.Acquire(serviceAccount(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second hold released twice must not release the first.
+	_, releaseSecond, err := f.Acquire(serviceAccount(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseSecond()
+	releaseSecond()
+	for i := 1; i <= 50; i++ {
+		mustFor(t, f, serviceAccount(i))
+	}
+	if mustFor(t, f, serviceAccount(0)) != held {
+		t.Fatal("a held identity got new clients")
+	}
+
+	var releases []func()
+	for i := 100; i < 104; i++ {
+		_, r, err := f.Acquire(serviceAccount(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, r)
+	}
+	// Five held sets are more than the maximum; none is dropped, and nothing idle is kept.
+	if n := f.identities(); n != 5 {
+		t.Fatalf("with 5 identities held the factory keeps %d, want 5", n)
+	}
+	for _, r := range releases {
+		r()
+	}
+	release()
+	if n := f.identities(); n != 2 {
+		t.Fatalf("after every release the factory keeps %d, want 2", n)
+	}
+	if mustFor(t, f, serviceAccount(0)) != held {
+		t.Fatal("the identity released last is not among the 2 kept")
+	}
+}
+
+func TestConcurrentOperationsOfOneIdentityShareClients(t *testing.T) {
+	f := NewFactory(&rest.Config{Host: "https://127.0.0.1:1"}, WithMaxIdentities(3))
+	var mu sync.Mutex
+	type hold struct {
+		clients *Clients
+		n       int
+	}
+	holds := map[Identity]*hold{}
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := serviceAccount((g + i) % 12)
+				c, release, err := f.Acquire(id)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				h := holds[id]
+				if h == nil {
+					h = &hold{}
+					holds[id] = h
+				}
+				if h.n > 0 && h.clients != c {
+					mu.Unlock()
+					errs <- fmt.Errorf("%s: two operations at once got different clients", id.ServiceAccountName)
+					release()
+					return
+				}
+				h.clients = c
+				h.n++
+				mu.Unlock()
+				runtime.Gosched()
+				mu.Lock()
+				h.n--
+				mu.Unlock()
+				release()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := f.identities(); n > 3 {
+		t.Fatalf("once every operation ended the factory keeps %d identities, want at most 3", n)
+	}
+}
+
+// Clients of dropped identities must not be kept by anything else: a request naming many
+// distinct ServiceAccounts would otherwise grow memory by a discovery cache and a rate limiter
+// per name.
+func TestDroppedIdentitiesAreFreed(t *testing.T) {
+	srv := newFakeAPIServer(t)
+	f := NewFactory(&rest.Config{Host: srv.URL}, WithMaxIdentities(4))
+	const names = 200
+	clients := make([]weak.Pointer[Clients], 0, names)
+	mappers := make([]weak.Pointer[resettingMapper], 0, names)
+	for i := range names {
+		c := mustFor(t, f, serviceAccount(i))
+		// Fill the identity's discovery cache and use its rate limiter, as an operation does.
+		if _, err := c.Capabilities(); err != nil {
+			t.Fatalf("Capabilities of sa-%d: %v", i, err)
+		}
+		if _, err := c.Mapper().RESTMapping(schema.GroupKind{Kind: "ConfigMap"}, "v1"); err != nil {
+			t.Fatalf("RESTMapping of sa-%d: %v", i, err)
+		}
+		clients = append(clients, weak.Make(c))
+		mappers = append(mappers, weak.Make(c.mapper))
+	}
+	runtime.GC()
+	live := 0
+	for i := range names {
+		if clients[i].Value() != nil || mappers[i].Value() != nil {
+			live++
+		}
+	}
+	if live > 4 {
+		t.Fatalf("%d of %d identities' clients are still in memory, want at most the 4 kept", live, names)
+	}
+	if n := f.identities(); n != 4 {
+		t.Fatalf("the factory keeps %d identities, want 4", n)
+	}
+}
+
+// BenchmarkIdentityMemory reports the heap an identity's clients keep once their discovery cache
+// is filled: what each of --max-identities may cost.
+func BenchmarkIdentityMemory(b *testing.B) {
+	srv := newFakeAPIServer(b)
+	const names = 256
+	for b.Loop() {
+		f := NewFactory(&rest.Config{Host: srv.URL}, WithMaxIdentities(names))
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range names {
+			c, err := f.For(serviceAccount(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Capabilities(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Mapper().RESTMapping(schema.GroupKind{Kind: "ConfigMap"}, "v1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/names, "heap-B/identity")
+		runtime.KeepAlive(f)
+	}
 }
