@@ -24,8 +24,11 @@ type ChartSource interface {
 }
 
 // ClientFactory returns the shared Kubernetes clients of an identity (internal/kube.Factory).
+// For does not hold them (an unused identity's clients may be dropped and rebuilt later);
+// Acquire holds them until release, so that operations overlapping in time share them.
 type ClientFactory interface {
 	For(identity kube.Identity) (*kube.Clients, error)
+	Acquire(identity kube.Identity) (clients *kube.Clients, release func(), err error)
 }
 
 // Options are the server's dependencies and policies.
@@ -130,7 +133,7 @@ func ownerOf(ref *runnerv1.ReleaseRef) *action.Owner {
 
 // begin validates the release reference, takes the release's lock (RELEASE_LOCKED when another
 // operation of this runner holds it) and returns the operation's context (cancelled by the
-// call, its deadline, or Shutdown) and clients. The caller must call done.
+// call, its deadline, or Shutdown) and clients, held until done. The caller must call done.
 func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) (*operation, error) {
 	if err := validateRelease(ref); err != nil {
 		return nil, err
@@ -138,7 +141,7 @@ func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRe
 	if err := s.admit(); err != nil {
 		return nil, err
 	}
-	clients, err := s.opts.Clients.For(identityOf(ref))
+	clients, releaseClients, err := s.opts.Clients.Acquire(identityOf(ref))
 	if err != nil {
 		s.inflight.Done()
 		return nil, err
@@ -146,6 +149,7 @@ func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRe
 	key := releaseKey(ref.GetNamespace(), ref.GetName())
 	unlock, ok := s.locks.tryAcquire(key)
 	if !ok {
+		releaseClients()
 		s.inflight.Done()
 		return nil, failure.New(failure.ReleaseLocked, "another operation on release %s is in progress in this runner", key)
 	}
@@ -162,6 +166,7 @@ func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRe
 			stop()
 			cancel()
 			unlock()
+			releaseClients()
 			s.inflight.Done()
 			log.Debug("operation ended")
 		},
