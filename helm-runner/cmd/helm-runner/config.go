@@ -4,10 +4,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/render"
 )
 
 // config is the runner's command line, parsed once at start-up.
@@ -26,6 +31,12 @@ type config struct {
 	shutdownGrace     time.Duration
 	logLevel          string
 	debugAddr         string
+	// Rendering (internal/render).
+	renderIsolation      bool
+	renderMemoryLimit    byteSize
+	renderTimeLimit      time.Duration
+	maxRenderOutputBytes int64
+	maxConcurrentRenders int
 }
 
 func parseConfig(args []string) (config, error) {
@@ -45,6 +56,12 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "time given to in-flight operations to record their end on shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go profiles (/debug/pprof/) on this loopback address; empty: off")
+	c.renderMemoryLimit = render.DefaultMemory
+	fs.BoolVar(&c.renderIsolation, "render-isolation", true, "render chart templates in a separate, resource-limited process, so a hostile chart fails only its own release; false renders in the runner's process (for measuring only)")
+	fs.Var(&c.renderMemoryLimit, "render-memory-limit", "memory of one render process (e.g. 512MiB, 1GiB); a render that needs more fails with RENDER_LIMIT_EXCEEDED")
+	fs.DurationVar(&c.renderTimeLimit, "render-time-limit", render.DefaultTime, "longest time one render may take; the effective limit is the smaller of this and the operation's timeout")
+	fs.Int64Var(&c.maxRenderOutputBytes, "max-render-output-bytes", render.DefaultOutput, "largest rendered output (all files of a chart) accepted from a render process")
+	fs.IntVar(&c.maxConcurrentRenders, "max-concurrent-renders", render.DefaultConcurrency, "render processes running at once; an operation waits for a free one within its deadline")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -53,6 +70,9 @@ func parseConfig(args []string) (config, error) {
 	}
 	if c.socket == "" && c.listenTCP == "" {
 		return c, errors.New("nothing to serve on: give --socket or --listen-tcp")
+	}
+	if err := c.checkRenderLimits(); err != nil {
+		return c, err
 	}
 	for _, addr := range []string{c.listenTCP, c.debugAddr} {
 		if addr == "" {
@@ -63,6 +83,57 @@ func parseConfig(args []string) (config, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkRenderLimits refuses render limits that would fail every render.
+func (c config) checkRenderLimits() error {
+	switch {
+	case int64(c.renderMemoryLimit) < render.MinMemory:
+		return fmt.Errorf("--render-memory-limit must be at least %s", byteSize(render.MinMemory))
+	case c.renderTimeLimit <= 0:
+		return errors.New("--render-time-limit must be positive")
+	case c.maxRenderOutputBytes <= 0:
+		return errors.New("--max-render-output-bytes must be positive")
+	case c.maxConcurrentRenders <= 0:
+		return errors.New("--max-concurrent-renders must be positive")
+	}
+	return nil
+}
+
+// byteSize is a flag value in bytes, written as a number with an optional binary unit (KiB,
+// MiB, GiB, or Ki, Mi, Gi).
+type byteSize int64
+
+func (b byteSize) String() string {
+	n := int64(b)
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	num, unit := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, unit = strings.TrimSpace(rest), u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/unit {
+		return fmt.Errorf("%q is not a size in bytes (e.g. 512MiB)", s)
+	}
+	*b = byteSize(n * unit)
+	return nil
 }
 
 // requireLoopback refuses a TCP address that is not on a loopback interface: the runner has no

@@ -18,6 +18,10 @@ func TestParseConfig(t *testing.T) {
 		{"nothing to serve on is refused", []string{"--socket", ""}, "nothing to serve on"},
 		{"stray arguments are refused", []string{"extra"}, "unexpected arguments"},
 		{"an unknown flag is refused", []string{"--nope"}, "not defined"},
+		{"a render memory limit below the minimum is refused", []string{"--render-memory-limit", "16MiB"}, "at least 64MiB"},
+		{"a render memory limit that is no size is refused", []string{"--render-memory-limit", "lots"}, "not a size"},
+		{"zero concurrent renders are refused", []string{"--max-concurrent-renders", "0"}, "must be positive"},
+		{"a non-positive render time limit is refused", []string{"--render-time-limit", "0s"}, "must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,5 +33,18 @@ func TestParseConfig(t *testing.T) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestRenderMemoryLimit(t *testing.T) {
+	for arg, want := range map[string]int64{"": 512 << 20, "1GiB": 1 << 30, "768Mi": 768 << 20, "100000000": 100000000} {
+		args := []string{}
+		if arg != "" {
+			args = []string{"--render-memory-limit", arg}
+		}
+		c, err := parseConfig(args)
+		if err != nil || int64(c.renderMemoryLimit) != want {
+			t.Errorf("--render-memory-limit %q = %d (%v), want %d", arg, int64(c.renderMemoryLimit), err, want)
+		}
 	}
 }

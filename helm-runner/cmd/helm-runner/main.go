@@ -13,9 +13,14 @@ import (
 	"syscall"
 
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/redact"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/render"
 )
 
 func main() {
+	// The runner starts this binary as its own render worker (internal/render).
+	if len(os.Args) > 1 && os.Args[1] == render.WorkerCommand {
+		os.Exit(render.RunWorker(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {

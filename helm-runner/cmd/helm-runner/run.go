@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -20,8 +21,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	runnerv1 "github.com/project-planton/helm-release-controller/helm-runner/gen/planton/helmrunner/v1"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/action"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/chart"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/kube"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/render"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/server"
 )
 
@@ -51,12 +54,17 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	helmConfig, err := helmConfigs(cfg)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Options{
 		Charts:            charts,
 		Clients:           kube.NewFactory(restConfig, kube.WithRateLimit(float32(cfg.kubeQPS), cfg.kubeBurst)),
 		Log:               log,
 		AllowInsecureHTTP: cfg.allowInsecureHTTP,
 		MaxValuesBytes:    cfg.maxValuesBytes,
+		HelmConfig:        helmConfig,
 	})
 
 	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))
@@ -106,6 +114,27 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// helmConfigs is how each call's Helm configuration is built: rendering chart templates in
+// render worker processes under the --render-* limits, or in this process with
+// --render-isolation=false.
+func helmConfigs(cfg config) (func(*kube.Clients, string, *slog.Logger) (*action.Config, error), error) {
+	if !cfg.renderIsolation {
+		return action.NewConfig, nil
+	}
+	worker, err := render.SelfWorker()
+	if err != nil {
+		return nil, err
+	}
+	r, err := render.NewIsolated(worker, render.Limits{
+		Memory: int64(cfg.renderMemoryLimit), Time: cfg.renderTimeLimit,
+		Output: cfg.maxRenderOutputBytes, Concurrency: cfg.maxConcurrentRenders,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return action.ConfigsRenderingWith(r), nil
 }
 
 // pprofHandler serves Go's profiles, for measuring the runner (make bench-runner).

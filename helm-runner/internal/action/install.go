@@ -92,10 +92,11 @@ func Install(ctx context.Context, cfg *Config, req InstallRequest) (Result, erro
 	in.DisableOpenAPIValidation = skipClientSchemaCheck
 	in.Labels = labels
 
+	helmChart, pre := cfg.isolate(ctx, ch, req.Values, installing(req.Name, cfg.namespace), timeout)
 	op := cfg.operation(req.Name)
-	out, err := in.RunWithContext(context.WithoutCancel(ctx), ch, copyValues(req.Values))
+	out, err := in.RunWithContext(context.WithoutCancel(ctx), helmChart, copyValues(req.Values))
 	rel, _ := out.(*rspb.Release)
-	res, ferr := op.finish(rel, err)
+	res, ferr := op.finish(rel, rendered(pre, err))
 	if res.Err != nil && req.Atomic && strings.Contains(res.Err.Error(), "has been uninstalled due to rollback-on-failure") {
 		res.Remediated = true
 	}

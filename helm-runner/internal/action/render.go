@@ -47,8 +47,9 @@ func Render(ctx context.Context, cfg *Config, name string, ch *chart.Chart, valu
 		in.DisableOpenAPIValidation = skipClientSchemaCheck
 		in.Replace = latest != nil
 		in.WaitStrategy = waitStrategy(false)
-		out, err := in.RunWithContext(ctx, ch, copyValues(values))
-		if err != nil {
+		helmChart, pre := cfg.isolate(ctx, ch, values, installing(name, cfg.namespace), 0)
+		out, err := in.RunWithContext(ctx, helmChart, copyValues(values))
+		if err := rendered(pre, err); err != nil {
 			return Rendered{}, asFailure(err)
 		}
 		rel, _ := out.(*rspb.Release)
@@ -60,8 +61,9 @@ func Render(ctx context.Context, cfg *Config, name string, ch *chart.Chart, valu
 	up.DisableOpenAPIValidation = skipClientSchemaCheck
 	up.ResetValues = true
 	up.WaitStrategy = waitStrategy(false)
-	out, err := up.RunWithContext(ctx, name, ch, copyValues(values))
-	if err != nil {
+	helmChart, pre := cfg.isolate(ctx, ch, values, upgrading(name, latest), 0)
+	out, err := up.RunWithContext(ctx, name, helmChart, copyValues(values))
+	if err := rendered(pre, err); err != nil {
 		return Rendered{}, asFailure(err)
 	}
 	rel, _ := out.(*rspb.Release)

@@ -76,7 +76,8 @@ func Upgrade(ctx context.Context, cfg *Config, req UpgradeRequest) (Result, erro
 	if req.MaxHistory < 0 {
 		return Result{}, failure.New(failure.InvalidArgument, "max history must not be negative")
 	}
-	if _, err := cfg.upgradable(req.Name); err != nil {
+	latest, err := cfg.upgradable(req.Name)
+	if err != nil {
 		return Result{}, err
 	}
 	if err := cfg.useCachedCapabilities(ch, false); err != nil {
@@ -100,10 +101,11 @@ func Upgrade(ctx context.Context, cfg *Config, req UpgradeRequest) (Result, erro
 	if req.Owner != nil {
 		cfg.recordOwner(req.Name, *req.Owner)
 	}
+	helmChart, pre := cfg.isolate(ctx, ch, req.Values, upgrading(req.Name, latest), timeout)
 	op := cfg.operation(req.Name)
-	out, err := up.RunWithContext(context.WithoutCancel(ctx), req.Name, ch, copyValues(req.Values))
+	out, err := up.RunWithContext(context.WithoutCancel(ctx), req.Name, helmChart, copyValues(req.Values))
 	rel, _ := out.(*rspb.Release)
-	res, ferr := op.finish(rel, err)
+	res, ferr := op.finish(rel, rendered(pre, err))
 	if res.Err != nil && req.Atomic && strings.Contains(res.Err.Error(), "has been rolled back due to rollback-on-failure") {
 		res.Remediated = true
 	}

@@ -34,6 +34,7 @@ const (
 	ChartTooLarge          Reason = "CHART_TOO_LARGE"
 	InvalidChart           Reason = "INVALID_CHART"
 	RenderFailed           Reason = "RENDER_FAILED"
+	RenderLimitExceeded    Reason = "RENDER_LIMIT_EXCEEDED"
 	KubernetesAPIError     Reason = "KUBERNETES_API_ERROR"
 	Forbidden              Reason = "FORBIDDEN"
 	Conflict               Reason = "CONFLICT"

@@ -27,7 +27,7 @@ func codeOf(reason failure.Reason) codes.Code {
 	case failure.InvalidValues, failure.SchemaValidationFailed, failure.InvalidArgument, failure.InvalidVersion:
 		return codes.InvalidArgument
 	case failure.AuthFailed, failure.ReleaseLocked, failure.InsecureRepository, failure.ChartTooLarge,
-		failure.InvalidChart, failure.RenderFailed, failure.ReleaseTooLarge, failure.PreconditionFailed,
+		failure.InvalidChart, failure.RenderFailed, failure.RenderLimitExceeded, failure.ReleaseTooLarge, failure.PreconditionFailed,
 		failure.HookFailed, failure.TestFailed, failure.ReleaseOwnedByOther:
 		return codes.FailedPrecondition
 	case failure.ReleaseExists:

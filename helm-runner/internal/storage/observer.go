@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/release"
 	"helm.sh/helm/v4/pkg/release/common"
 	rspb "helm.sh/helm/v4/pkg/release/v1"
@@ -42,8 +43,37 @@ type Write struct {
 type Observer struct {
 	driver.Driver
 
-	mu     sync.Mutex
-	writes []Write
+	mu      sync.Mutex
+	writes  []Write
+	restore func(*chart.Chart) *chart.Chart
+}
+
+// RestoreChart makes every later Create and Update store a release whose chart is replaced by
+// restore(chart) (when that returns another chart), leaving the release Helm holds unchanged.
+// With isolated rendering Helm runs on a chart whose templates are stubs; the record must keep
+// the chart as it was given, templates included, as `helm get` and rollbacks read it.
+func (o *Observer) RestoreChart(restore func(*chart.Chart) *chart.Chart) {
+	o.mu.Lock()
+	o.restore = restore
+	o.mu.Unlock()
+}
+
+// stored is the record to write for rls.
+func (o *Observer) stored(rls release.Releaser) release.Releaser {
+	o.mu.Lock()
+	restore := o.restore
+	o.mu.Unlock()
+	r, ok := rls.(*rspb.Release)
+	if restore == nil || !ok || r.Chart == nil {
+		return rls
+	}
+	ch := restore(r.Chart)
+	if ch == r.Chart {
+		return rls
+	}
+	cp := *r
+	cp.Chart = ch
+	return &cp
 }
 
 var _ driver.Driver = (*Observer)(nil)
@@ -55,7 +85,7 @@ func NewObserver(d driver.Driver) *Observer {
 
 // Create stores rls through the wrapped driver and records it when that succeeded.
 func (o *Observer) Create(key string, rls release.Releaser) error {
-	if err := o.Driver.Create(key, rls); err != nil {
+	if err := o.Driver.Create(key, o.stored(rls)); err != nil {
 		return err
 	}
 	o.record(Create, rls)
@@ -64,7 +94,7 @@ func (o *Observer) Create(key string, rls release.Releaser) error {
 
 // Update stores rls through the wrapped driver and records it when that succeeded.
 func (o *Observer) Update(key string, rls release.Releaser) error {
-	if err := o.Driver.Update(key, rls); err != nil {
+	if err := o.Driver.Update(key, o.stored(rls)); err != nil {
 		return err
 	}
 	o.record(Update, rls)
