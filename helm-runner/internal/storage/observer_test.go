@@ -154,3 +154,49 @@ func TestInstallWritesThroughObserver(t *testing.T) {
 		t.Fatalf("install writes:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+func TestObserverRestoresCharts(t *testing.T) {
+	original := &chart.Chart{Metadata: &chart.Metadata{Name: "plain", Version: "1.0.0"},
+		Templates: []*chartcommon.File{{Name: "templates/cm.yaml", Data: []byte("kind: ConfigMap")}}}
+	stub := &chart.Chart{Metadata: original.Metadata,
+		Templates: []*chartcommon.File{{Name: "templates/cm.yaml", Data: []byte("{{ stub }}")}}}
+	mem := driver.NewMemory()
+	obs := NewObserver(mem)
+	obs.RestoreChart(func(c *chart.Chart) *chart.Chart {
+		if c == stub {
+			return original
+		}
+		return c
+	})
+	written := rel(1, common.StatusPendingInstall)
+	written.Chart = stub
+	if err := obs.Create(key(1), written); err != nil {
+		t.Fatal(err)
+	}
+	written.Info.Status = common.StatusDeployed
+	if err := obs.Update(key(1), written); err != nil {
+		t.Fatal(err)
+	}
+	other := rel(2, common.StatusPendingRollback)
+	if err := obs.Create(key(2), other); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		key  string
+		want *chart.Chart
+	}{{key(1), original}, {key(2), other.Chart}} {
+		got, err := mem.Get(tt.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := got.(*rspb.Release); r.Chart != tt.want {
+			t.Errorf("%s stored with another chart: %+v", tt.key, r.Chart.Templates)
+		}
+	}
+	if written.Chart != stub {
+		t.Error("the caller's release must keep its own chart")
+	}
+	if s := summary(obs.Writes()); len(s) != 3 || s[1].Status != common.StatusDeployed {
+		t.Errorf("writes = %+v", s)
+	}
+}
