@@ -260,3 +260,26 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestHostileFixtures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		chart  string
+		limits Limits
+		want   string
+	}{
+		{"hostile-loop", Limits{Time: 3 * time.Second}, "rendering chart hostile-loop-1.0.0 did not finish within 3s"},
+		{"hostile-memory", Limits{Memory: 256 << 20}, "rendering chart hostile-memory-1.0.0 exceeded the render memory limit of 256 MiB"},
+		{"hostile-output", Limits{}, "rendering chart hostile-output-1.0.0 produced more than 32 MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.chart, func(t *testing.T) {
+			t.Parallel()
+			r := testRenderer(t, tt.limits)
+			_, err := r.Render(context.Background(), request(loadTestChart(t, tt.chart, "1.0.0"), nil))
+			if failure.ReasonOf(err) != failure.RenderLimitExceeded || err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
