@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/chart"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/kube"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/render"
 )
 
@@ -31,6 +33,10 @@ type config struct {
 	shutdownGrace     time.Duration
 	logLevel          string
 	debugAddr         string
+	// Bounded state: the chart caches (internal/chart) and per-identity clients (internal/kube).
+	maxCacheBytes       byteSize
+	maxMemoryCacheBytes byteSize
+	maxIdentities       int
 	// Rendering (internal/render).
 	renderIsolation      bool
 	renderMemoryLimit    byteSize
@@ -46,6 +52,10 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.listenTCP, "listen-tcp", "", "also serve on this loopback TCP address, for local work (e.g. 127.0.0.1:9443)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file; empty: in-cluster configuration")
 	fs.StringVar(&c.cacheDir, "cache-dir", filepath.Join(os.TempDir(), "helm-runner-cache"), "directory of the pulled-chart cache")
+	c.maxCacheBytes, c.maxMemoryCacheBytes = chart.DefaultDiskCacheBytes, chart.DefaultMemoryCacheBytes
+	fs.Var(&c.maxCacheBytes, "max-cache-bytes", "disk space of the chart cache (a `size` such as 768MiB), counted in whole 4 KiB blocks; least recently used charts are removed first. Keep it below the cache volume's size: the default leaves a quarter of a 1Gi volume free")
+	fs.Var(&c.maxMemoryCacheBytes, "max-memory-cache-bytes", "memory of chart archives kept in memory (a `size` such as 64MiB); least recently used are dropped first and read back from disk; 0 keeps none")
+	fs.IntVar(&c.maxIdentities, "max-identities", kube.DefaultMaxIdentities, "impersonated ServiceAccounts whose Kubernetes clients (discovery cache, rate limiter) are kept when no operation uses them; the least recently used are dropped and rebuilt on their next use")
 	fs.BoolVar(&c.allowInsecureHTTP, "allow-insecure-http", false, "allow plain-HTTP chart repositories and registries (local work and tests only)")
 	fs.Int64Var(&c.maxArchiveBytes, "max-chart-archive-bytes", 20<<20, "largest chart archive accepted")
 	fs.Int64Var(&c.maxFileBytes, "max-chart-file-bytes", 5<<20, "largest decompressed file in a chart accepted")
@@ -74,6 +84,9 @@ func parseConfig(args []string) (config, error) {
 	if err := c.checkRenderLimits(); err != nil {
 		return c, err
 	}
+	if err := c.checkStateBounds(); err != nil {
+		return c, err
+	}
 	for _, addr := range []string{c.listenTCP, c.debugAddr} {
 		if addr == "" {
 			continue
@@ -96,6 +109,17 @@ func (c config) checkRenderLimits() error {
 		return errors.New("--max-render-output-bytes must be positive")
 	case c.maxConcurrentRenders <= 0:
 		return errors.New("--max-concurrent-renders must be positive")
+	}
+	return nil
+}
+
+// checkStateBounds refuses bounds that would keep no chart on disk or no identity's clients.
+func (c config) checkStateBounds() error {
+	switch {
+	case c.maxCacheBytes <= 0:
+		return errors.New("--max-cache-bytes must be positive")
+	case c.maxIdentities <= 0:
+		return errors.New("--max-identities must be positive")
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ func TestParseConfig(t *testing.T) {
 		{"a render memory limit that is no size is refused", []string{"--render-memory-limit", "lots"}, "not a size"},
 		{"zero concurrent renders are refused", []string{"--max-concurrent-renders", "0"}, "must be positive"},
 		{"a non-positive render time limit is refused", []string{"--render-time-limit", "0s"}, "must be positive"},
+		{"a chart cache of no bytes is refused", []string{"--max-cache-bytes", "0"}, "--max-cache-bytes must be positive"},
+		{"a chart cache size that is no size is refused", []string{"--max-cache-bytes", "big"}, "not a size"},
+		{"no memory cache is allowed", []string{"--max-memory-cache-bytes", "0"}, ""},
+		{"zero identities are refused", []string{"--max-identities", "0"}, "--max-identities must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,5 +50,23 @@ func TestRenderMemoryLimit(t *testing.T) {
 		if err != nil || int64(c.renderMemoryLimit) != want {
 			t.Errorf("--render-memory-limit %q = %d (%v), want %d", arg, int64(c.renderMemoryLimit), err, want)
 		}
+	}
+}
+
+func TestStateBounds(t *testing.T) {
+	c, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.maxCacheBytes != 768<<20 || c.maxMemoryCacheBytes != 64<<20 || c.maxIdentities != 256 {
+		t.Fatalf("defaults: --max-cache-bytes %d, --max-memory-cache-bytes %d, --max-identities %d; want 768MiB, 64MiB, 256",
+			c.maxCacheBytes, c.maxMemoryCacheBytes, c.maxIdentities)
+	}
+	c, err = parseConfig([]string{"--max-cache-bytes", "2GiB", "--max-memory-cache-bytes", "512Ki", "--max-identities", "10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.maxCacheBytes != 2<<30 || c.maxMemoryCacheBytes != 512<<10 || c.maxIdentities != 10 {
+		t.Fatalf("got --max-cache-bytes %d, --max-memory-cache-bytes %d, --max-identities %d", c.maxCacheBytes, c.maxMemoryCacheBytes, c.maxIdentities)
 	}
 }

@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string) error {
 
 	charts, err := chart.NewSource(cfg.cacheDir, chart.Limits{
 		MaxArchiveBytes: cfg.maxArchiveBytes, MaxFileBytes: cfg.maxFileBytes, MaxIndexBytes: cfg.maxIndexBytes,
-	})
+	}, chart.WithDiskCacheBytes(int64(cfg.maxCacheBytes)), chart.WithMemoryCacheBytes(int64(cfg.maxMemoryCacheBytes)), chart.WithLogger(log))
 	if err != nil {
 		return err
 	}
@@ -58,9 +58,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	clients := kube.NewFactory(restConfig, kube.WithRateLimit(float32(cfg.kubeQPS), cfg.kubeBurst),
+		kube.WithMaxIdentities(cfg.maxIdentities), kube.WithLogger(log))
 	srv := server.New(server.Options{
 		Charts:            charts,
-		Clients:           kube.NewFactory(restConfig, kube.WithRateLimit(float32(cfg.kubeQPS), cfg.kubeBurst)),
+		Clients:           clients,
 		Log:               log,
 		AllowInsecureHTTP: cfg.allowInsecureHTTP,
 		MaxValuesBytes:    cfg.maxValuesBytes,
