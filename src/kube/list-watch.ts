@@ -101,12 +101,14 @@ export class HttpListWatchTransport implements ListWatchTransport {
     const body = parseJson(raw.toString('utf8'));
     if (res.statusCode !== 200) throw KubeRestError.fromStatus(body, res.statusCode ?? 0, `list ${query.path}`);
     const list = (body ?? {}) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } };
-    if (!Array.isArray(list.items) || typeof list.metadata?.resourceVersion !== 'string') {
+    // An empty PartialObjectMetadataList carries `"items": null`.
+    const items = list.items === null ? [] : list.items;
+    if (!Array.isArray(items) || typeof list.metadata?.resourceVersion !== 'string') {
       throw new Error(`list ${query.path}: response is not a Kubernetes list`);
     }
     const next = list.metadata.continue;
     return {
-      items: list.items as KubeObject[],
+      items: items as KubeObject[],
       resourceVersion: list.metadata.resourceVersion,
       ...(typeof next === 'string' && next !== '' ? { continue: next } : {}),
     };

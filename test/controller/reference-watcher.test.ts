@@ -132,4 +132,22 @@ describe('ReferenceWatcher in a namespace of large Secrets', () => {
       watcher.stop();
     }
   });
+
+  it('watches a namespace that holds no Secret yet (an empty metadata list) and wakes its reader when the Secret appears', async () => {
+    const empty = await tempNamespace('refwatch-empty');
+    const woken: string[] = [];
+    const transport = new HttpListWatchTransport(kc);
+    const watcher = new ReferenceWatcher({ kubeConfig: kc, enqueue: (k) => woken.push(k), log: silentLogger, transport });
+    try {
+      watcher.track(`${empty.name}/app`, new Set([`Secret/${empty.name}/late`]));
+      await waitFor('the empty list', async () => (transport.bytesReceived > 0 ? true : undefined), 30_000);
+      await core.createNamespacedSecret({ namespace: empty.name, body: { metadata: { name: 'late' }, stringData: { 'values.yaml': 'a: 1\n' } } });
+      await waitFor('the new Secret to wake the HelmRelease', async () => (woken.length > 0 ? true : undefined), 30_000);
+      expect(woken).toEqual([`${empty.name}/app`]);
+      expect(watcher.cached('Secret', empty.name).map((o) => o.metadata.name)).toEqual(['late']);
+    } finally {
+      watcher.stop();
+      await empty.cleanup();
+    }
+  });
 });
