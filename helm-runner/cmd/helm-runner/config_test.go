@@ -1,8 +1,15 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -68,5 +75,39 @@ func TestStateBounds(t *testing.T) {
 	}
 	if c.maxCacheBytes != 2<<30 || c.maxMemoryCacheBytes != 512<<10 || c.maxIdentities != 10 {
 		t.Fatalf("got --max-cache-bytes %d, --max-memory-cache-bytes %d, --max-identities %d", c.maxCacheBytes, c.maxMemoryCacheBytes, c.maxIdentities)
+	}
+}
+
+// The manifests run the runner with arguments it accepts, and a disk cache bound below the size
+// limit of the volume the cache lives in.
+func TestDeploymentCacheFitsItsVolume(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "controller", "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	if err := yaml.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	pod := d.Spec.Template.Spec
+	i := slices.IndexFunc(pod.InitContainers, func(c corev1.Container) bool { return c.Name == "helm-runner" })
+	if i < 0 {
+		t.Fatal("no helm-runner container in the deployment")
+	}
+	runner := pod.InitContainers[i]
+	c, err := parseConfig(runner.Args)
+	if err != nil {
+		t.Fatalf("the deployment's runner arguments: %v", err)
+	}
+	m := slices.IndexFunc(runner.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == c.cacheDir })
+	if m < 0 {
+		t.Fatalf("no volume is mounted at --cache-dir %s", c.cacheDir)
+	}
+	v := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == runner.VolumeMounts[m].Name })
+	if v < 0 || pod.Volumes[v].EmptyDir == nil || pod.Volumes[v].EmptyDir.SizeLimit == nil {
+		t.Fatalf("the cache volume %s is not an emptyDir with a sizeLimit", runner.VolumeMounts[m].Name)
+	}
+	if limit := pod.Volumes[v].EmptyDir.SizeLimit.Value(); int64(c.maxCacheBytes) >= limit {
+		t.Fatalf("--max-cache-bytes %s is not below the cache volume's sizeLimit %s", c.maxCacheBytes, pod.Volumes[v].EmptyDir.SizeLimit)
 	}
 }
