@@ -59,6 +59,7 @@ func TestEveryReasonIsInTheContract(t *testing.T) {
 		failure.InvalidVersion, failure.InsecureRepository, failure.ChartTooLarge, failure.InvalidChart,
 		failure.RenderFailed, failure.KubernetesAPIError, failure.Forbidden, failure.Conflict, failure.HookFailed,
 		failure.TestFailed, failure.ReleaseTooLarge, failure.Cancelled, failure.Internal, failure.PreconditionFailed,
+		failure.ReleaseOwnedByOther,
 	} {
 		if got := protoReason(r); got.String() != "ERROR_REASON_"+string(r) {
 			t.Errorf("reason %s maps to %v", r, got)

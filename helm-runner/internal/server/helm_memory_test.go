@@ -44,6 +44,7 @@ func (h *helmMemory) config(_ *kube.Clients, namespace string, log *slog.Logger)
 	cfg := helmaction.NewConfiguration(helmaction.ConfigurationSetLogger(log.Handler()))
 	h.mem.SetNamespace(namespace)
 	cfg.Releases = helmstorage.Init(h.mem)
+	cfg.Releases.SetLogger(log.Handler())
 	cfg.KubeClient = h.kube
 	cfg.Capabilities = chartcommon.DefaultCapabilities.Copy()
 	return action.NewConfigFrom(cfg, namespace), nil

@@ -41,8 +41,12 @@ func startMemoryRunner(t *testing.T, opts ...func(*Options)) (*runner, *helmMemo
 
 // writingCalls are the calls that write, each on release name on behalf of owner.
 func writingCalls(name string, owner *runnerv1.ReleaseOwner) map[string]call {
+	return writingCallsOn(func() *runnerv1.ReleaseRef { return ownedRef(name, owner) })
+}
+
+// writingCallsOn are the calls that write, each on the release ref returns.
+func writingCallsOn(ref func() *runnerv1.ReleaseRef) map[string]call {
 	minute := timeout(time.Minute)
-	ref := func() *runnerv1.ReleaseRef { return ownedRef(name, owner) }
 	return map[string]call{
 		"install":       install(&runnerv1.InstallRequest{Release: ref(), Chart: chartRef("plain"), Timeout: minute}),
 		"upgrade":       upgrade(&runnerv1.UpgradeRequest{Release: ref(), Chart: chartRef("plain"), Timeout: minute}),

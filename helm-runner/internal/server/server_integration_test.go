@@ -58,8 +58,9 @@ type liveRunner struct {
 }
 
 // startLiveRunner serves a Server over bufconn as the runner process builds it (one shared
-// client factory, --allow-insecure-http) and creates a namespace deleted after the test.
-func startLiveRunner(t *testing.T) *liveRunner {
+// client factory, --allow-insecure-http) and creates a namespace deleted after the test. opts
+// may change the server's options.
+func startLiveRunner(t *testing.T, opts ...func(*Options)) *liveRunner {
 	t.Helper()
 	env := testenv.Load(t)
 	liveOnce.Do(func() {
@@ -83,12 +84,16 @@ func startLiveRunner(t *testing.T) *liveRunner {
 	if err != nil {
 		t.Fatalf("chart source: %v", err)
 	}
-	srv := New(Options{
+	o := Options{
 		Charts:            source,
 		Clients:           liveFactory,
 		Log:               slog.New(slog.DiscardHandler),
 		AllowInsecureHTTP: true,
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	srv := New(o)
 	gs := grpc.NewServer()
 	runnerv1.RegisterHelmRunnerServiceServer(gs, srv)
 	lis := bufconn.Listen(1 << 20)
