@@ -101,19 +101,6 @@ func (s *Secrets) String(text string) string {
 	return b.String()
 }
 
-// Contains reports whether text holds a secret in any of its forms.
-func (s *Secrets) Contains(text string) bool {
-	if s == nil {
-		return false
-	}
-	for _, p := range s.patterns {
-		if strings.Contains(text, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // span is a byte range [start, end) of a text.
 type span struct{ start, end int }
 
