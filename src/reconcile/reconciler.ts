@@ -326,9 +326,10 @@ export class Reconciler {
     }
     if (f.result) {
       if (!f.result.succeeded) return { backoff: true };
-      // Another action follows (test after install, install after an uninstall remediation...):
-      // run again at once.
-      return verdict.kind === 'ready' ? { requeueAfterMs: interval } : { requeueAfterMs: 0 };
+      // Another action follows (test after install, install after an uninstall remediation, the
+      // uninstall of a release under an earlier name once this one is Ready): run again at once.
+      const more = verdict.kind !== 'ready' || (f.previousReleases?.length ?? 0) > 0;
+      return more ? { requeueAfterMs: 0 } : { requeueAfterMs: interval };
     }
     if (f.plan?.kind === 'wait') return { requeueAfterMs: f.plan.requeueAfterMs };
     return { requeueAfterMs: interval };

@@ -5,7 +5,7 @@
 // missing source waits (not Stalled) until it appears; content that is not a mapping stalls.
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
+import { clusterEnv, helm, kubeConfig, kubectl, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
@@ -162,5 +162,115 @@ describe('a values source that is not a YAML mapping', () => {
     for (const text of [await rawHelmRelease('bad'), await rawEvents(), controller.logs(), runner.logs()]) {
       expect(text.includes(canary)).toBe(false);
     }
+  });
+});
+
+/** Requests a reconcile now (the annotation), so a drift check runs without waiting an interval. */
+const kubectlAnnotate = (name: string) =>
+  kubectl(['annotate', '--overwrite', '--namespace', ns, `helmrelease/${name}`, `helm.project-planton.org/reconcile-requested-at=${new Date().toISOString()}`]);
+
+/** Every place a user or operator reads, as text. */
+async function everyPlace(name: string): Promise<Record<string, string>> {
+  return {
+    helmRelease: await rawHelmRelease(name),
+    events: await rawEvents(),
+    controllerLogs: controller.logs(),
+    runnerLogs: runner.logs(),
+    metrics: await controller.metrics(),
+  };
+}
+
+function expectNoLeak(places: Record<string, string>, canary: string): void {
+  for (const [where, text] of Object.entries(places)) {
+    expect({ where, leaks: text.includes(canary) }).toEqual({ where, leaks: false });
+  }
+}
+
+describe('a value from a Secret quoted by a failure', () => {
+  const quoting = (extra: Record<string, unknown>) => ({ repo: clusterEnv().PLANTON_OCI_REPO, name: 'quoting', version: '1.0.0', timeout: '30s', ...extra });
+
+  it('a template `fail` quoting it: Stalled RenderFailed, the message shows [REDACTED], never the value', async () => {
+    const canary = canaryOf();
+    await putSecret('render-secret', { value: canary });
+    await hrs.create(ns, 'render-fails', quoting({ valuesFrom: [{ kind: 'Secret', name: 'render-secret', key: 'value', targetPath: 'failWith' }] }));
+    const hr = await waitForCondition(ns, 'render-fails', 'Stalled', 'True', 60_000, 'RenderFailed');
+    expect(condition(hr, 'Ready')?.message).toContain('refusing to render with [REDACTED]');
+    expectNoLeak(await everyPlace('render-fails'), canary);
+  });
+
+  it('the API server refusing it (Invalid value: "..."): InstallFailed with [REDACTED], never the value', async () => {
+    // A label value may not hold spaces: the API server refuses the object and quotes the value.
+    const canary = `${canaryOf()} not a label`;
+    await putSecret('label-secret', { value: canary });
+    await hrs.create(ns, 'api-refuses', chart({ atomic: false, remediation: { retries: 0 }, valuesFrom: [{ kind: 'Secret', name: 'label-secret', key: 'value', targetPath: 'labels.team' }] }));
+    const hr = await waitForCondition(ns, 'api-refuses', 'Stalled', 'True', 120_000, 'RetriesExhausted');
+    expect(condition(hr, 'Released')).toMatchObject({ status: 'False', reason: 'InstallFailed' });
+    expect(condition(hr, 'Released')?.message).toContain('[REDACTED]');
+    expectNoLeak(await everyPlace('api-refuses'), canary);
+  });
+
+  it('an admission policy refusing the drift correction and quoting it: DriftCorrectionFailed with [REDACTED], never the value', async () => {
+    const canary = canaryOf();
+    await putSecret('token-secret', { value: canary });
+    await hrs.create(ns, 'drifty', quoting({ valuesFrom: [{ kind: 'Secret', name: 'token-secret', key: 'value', targetPath: 'token' }] }));
+    await waitForCondition(ns, 'drifty', 'Ready', 'True');
+    // From now on, ConfigMaps of this namespace holding a token are refused with a message that
+    // quotes the token; then the release's ConfigMap is deleted, so the correction must create it.
+    const policy = `deny-token-${ns}`;
+    const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+    await admission.createValidatingAdmissionPolicy({
+      body: {
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['configmaps'] }] },
+          validations: [{ expression: "!has(object.data) || !('token' in object.data)", messageExpression: "'token ' + object.data.token + ' is refused here'" }],
+        },
+      },
+    });
+    await admission.createValidatingAdmissionPolicyBinding({
+      body: {
+        metadata: { name: policy },
+        spec: { policyName: policy, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } },
+      },
+    });
+    try {
+      // The policy takes effect within a few seconds: wait until it refuses a probe.
+      await waitFor('the admission policy to refuse', async () => {
+        const refused = await core
+          .createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'probe' }, data: { token: 'probe-token' } } })
+          .then(async () => {
+            await core.deleteNamespacedConfigMap({ namespace: ns, name: 'probe' });
+            return false;
+          }, () => true);
+        return refused ? true : undefined;
+      }, 60_000, 1_000);
+      await core.deleteNamespacedConfigMap({ namespace: ns, name: 'drifty-quoting' });
+      await kubectlAnnotate('drifty');
+      const hr = await waitFor('the drift correction to fail', async () => {
+        const cur = await hrs.get(ns, 'drifty');
+        const events = await eventsFor(ns, 'drifty');
+        return events.some((e) => e.reason === 'DriftCorrectionFailed') ? cur : undefined;
+      }, 120_000, 1_000);
+      const failed = (await eventsFor(ns, 'drifty')).find((e) => e.reason === 'DriftCorrectionFailed');
+      expect(failed?.message).toContain('token [REDACTED] is refused here');
+      expect(condition(hr, 'Drifted')?.status).toBe('True');
+      expectNoLeak(await everyPlace('drifty'), canary);
+    } finally {
+      await admission.deleteValidatingAdmissionPolicyBinding({ name: policy }).catch(() => undefined);
+      await admission.deleteValidatingAdmissionPolicy({ name: policy }).catch(() => undefined);
+    }
+  });
+});
+
+describe('a __proto__ key in values from a Secret', () => {
+  it('stalls that HelmRelease with InvalidValues; the controller keeps running and others install', async () => {
+    await putSecret('proto-values', { 'values.yaml': '__proto__:\n  polluted: true\n' });
+    await hrs.create(ns, 'proto', chart({ valuesFrom: [{ kind: 'Secret', name: 'proto-values' }] }));
+    const hr = await waitForCondition(ns, 'proto', 'Stalled', 'True', 60_000, 'InvalidValues');
+    expect(condition(hr, 'Stalled')?.message).toContain('Secret proto-values key values.yaml: the key __proto__ is not allowed');
+    await hrs.create(ns, 'after-proto', chart({ values: { message: 'still-working' } }));
+    await waitForCondition(ns, 'after-proto', 'Ready', 'True');
+    expect(controller.process.exitCode).toBeNull();
   });
 });
