@@ -28,10 +28,11 @@ func (s *Server) Diff(ctx context.Context, req *runnerv1.DiffRequest) (*runnerv1
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	clients, cfg, err := s.readConfig("diff", ref, secrets)
+	clients, cfg, release, err := s.readConfig("diff", ref, secrets)
 	if err != nil {
 		return nil, toStatus(secrets, err)
 	}
+	defer release()
 	ch, err := s.pull(ctx, req.GetChart())
 	if err != nil {
 		return nil, toStatus(secrets, err)
@@ -58,10 +59,11 @@ func (s *Server) DetectDrift(ctx context.Context, req *runnerv1.DetectDriftReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	clients, cfg, err := s.readConfig("detect-drift", ref, secrets)
+	clients, cfg, release, err := s.readConfig("detect-drift", ref, secrets)
 	if err != nil {
 		return nil, toStatus(secrets, err)
 	}
+	defer release()
 	rel, err := deployedRelease(ctx, cfg, ref.GetName(), false)
 	if err != nil {
 		return nil, toStatus(secrets, err)
@@ -124,20 +126,21 @@ func (s *Server) CorrectDrift(ctx context.Context, req *runnerv1.CorrectDriftReq
 }
 
 // readConfig returns the clients and a Helm configuration for a read-only call, whose logs go to
-// the call's logger.
-func (s *Server) readConfig(verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) (*kube.Clients, *action.Config, error) {
+// the call's logger. The clients are held until the caller calls release.
+func (s *Server) readConfig(verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) (*kube.Clients, *action.Config, func(), error) {
 	if err := validateRelease(ref); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	clients, err := s.opts.Clients.For(identityOf(ref))
+	clients, release, err := s.opts.Clients.Acquire(identityOf(ref))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cfg, err := s.opts.HelmConfig(clients, ref.GetNamespace(), s.callLog(verb, ref, secrets))
 	if err != nil {
-		return nil, nil, err
+		release()
+		return nil, nil, nil, err
 	}
-	return clients, cfg, nil
+	return clients, cfg, release, nil
 }
 
 // deployedRelease is the latest deployed revision, which drift is measured against:

@@ -26,10 +26,11 @@ func errOf(r action.Result) error {
 func (s *Server) GetReleaseState(ctx context.Context, req *runnerv1.GetReleaseStateRequest) (*runnerv1.GetReleaseStateResponse, error) {
 	ref := req.GetRelease()
 	secrets := secretsOf(ref)
-	_, cfg, err := s.readConfig("state", ref, secrets)
+	_, cfg, release, err := s.readConfig("state", ref, secrets)
 	if err != nil {
 		return nil, toStatus(secrets, err)
 	}
+	defer release()
 	state, history, err := action.GetReleaseState(ctx, cfg, ref.GetName(), int(req.GetHistoryLimit()))
 	if err != nil {
 		return nil, toStatus(secrets, err)

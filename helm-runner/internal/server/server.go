@@ -23,11 +23,10 @@ type ChartSource interface {
 	Get(ctx context.Context, ref chart.Ref) (*chartv2.Chart, string, error)
 }
 
-// ClientFactory returns the shared Kubernetes clients of an identity (internal/kube.Factory).
-// For does not hold them (an unused identity's clients may be dropped and rebuilt later);
-// Acquire holds them until release, so that operations overlapping in time share them.
+// ClientFactory returns the shared Kubernetes clients of an identity (internal/kube.Factory),
+// held until release: clients no call holds may be dropped and rebuilt later, so every call
+// holds its identity's clients for its whole duration.
 type ClientFactory interface {
-	For(identity kube.Identity) (*kube.Clients, error)
 	Acquire(identity kube.Identity) (clients *kube.Clients, release func(), err error)
 }
 
