@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +49,8 @@ type Isolated struct {
 	worker Worker
 	limits Limits
 	slots  chan struct{}
+	// peakRSS is the largest peak RSS a worker reported, in bytes.
+	peakRSS atomic.Int64
 }
 
 // NewIsolated returns a renderer that starts worker for every render. Zero limits take the
@@ -62,6 +65,10 @@ func NewIsolated(worker Worker, limits Limits) (*Isolated, error) {
 
 // Limits returns the limits in force (defaults filled in).
 func (r *Isolated) Limits() Limits { return r.limits }
+
+// PeakRSS is the largest peak resident set size, in bytes, that a worker of r reported when it
+// answered (workers killed at a limit report nothing).
+func (r *Isolated) PeakRSS() int64 { return r.peakRSS.Load() }
 
 // Render renders req in a worker process and returns the rendered files by template path, as
 // Helm's engine returns them.
@@ -190,8 +197,9 @@ func (r *Isolated) run(ctx context.Context, name string, input []byte, limit tim
 	mu.Unlock()
 
 	if waitErr == nil && readErr == nil && why != stoppedOverOutput {
-		if files, err := decodeResponse(out); err == nil || isChartError(err) {
-			return files, err
+		if resp, err := decodeResponse(out); err == nil || isChartError(err) {
+			r.notePeakRSS(resp.PeakRSS)
+			return resp.Files, err
 		}
 	}
 	switch why {
@@ -226,18 +234,28 @@ func (r *Isolated) death(name string, ps *os.ProcessState, stderr string, limit 
 		name, ps.String(), firstLine(stderr))
 }
 
-func decodeResponse(out []byte) (map[string]string, error) {
+func (r *Isolated) notePeakRSS(n int64) {
+	for {
+		old := r.peakRSS.Load()
+		if n <= old || r.peakRSS.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// decodeResponse reads a worker's answer; a template error is a *ChartError.
+func decodeResponse(out []byte) (wireResponse, error) {
 	var resp wireResponse
 	if err := json.Unmarshal(out, &resp); err != nil {
-		return nil, errNoWorkerResponse
+		return wireResponse{}, errNoWorkerResponse
 	}
 	if resp.Error != "" {
-		return nil, &ChartError{Message: resp.Error}
+		return wireResponse{PeakRSS: resp.PeakRSS}, &ChartError{Message: resp.Error}
 	}
 	if resp.Files == nil {
 		resp.Files = map[string]string{}
 	}
-	return resp.Files, nil
+	return resp, nil
 }
 
 func isChartError(err error) bool {

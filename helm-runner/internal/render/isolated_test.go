@@ -213,6 +213,9 @@ func TestIsolatedRendersAsHelm(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("isolated render differs from Helm's in-process render:\n got %q\nwant %q", got, want)
 			}
+			if r.PeakRSS() <= 0 {
+				t.Fatal("the worker reported no peak RSS")
+			}
 		})
 	}
 }

@@ -27,6 +27,8 @@ type wireRequest struct {
 type wireResponse struct {
 	Files map[string]string `json:"files,omitempty"`
 	Error string            `json:"error,omitempty"`
+	// PeakRSS is the worker's peak resident set size (VmHWM) in bytes when it answered.
+	PeakRSS int64 `json:"peakRSS,omitempty"`
 }
 
 // wireChart is a loaded chart with its subcharts (a chart's JSON form leaves them out). Raw

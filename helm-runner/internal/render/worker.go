@@ -60,6 +60,7 @@ func RunWorker(args []string, in io.Reader, out, errOut io.Writer) int {
 		fmt.Fprintln(errOut, "render-worker:", err)
 		return exitFailed
 	}
+	resp.PeakRSS, _ = procStatus("VmHWM:")
 	if err := writeResponse(out, resp); err != nil {
 		fmt.Fprintln(errOut, "render-worker: write response:", err)
 		return exitFailed
@@ -110,6 +111,10 @@ func writeResponse(out io.Writer, resp wireResponse) error {
 		}
 		return w.Flush()
 	}
+	peak, err := json.Marshal(resp.PeakRSS)
+	if err != nil {
+		return err
+	}
 	names := make([]string, 0, len(resp.Files))
 	for name := range resp.Files {
 		names = append(names, name)
@@ -135,7 +140,9 @@ func writeResponse(out io.Writer, resp wireResponse) error {
 			return err
 		}
 	}
-	_, _ = w.WriteString("}}\n")
+	_, _ = w.WriteString(`},"peakRSS":`)
+	_, _ = w.Write(peak)
+	_, _ = w.WriteString("}\n")
 	return w.Flush()
 }
 
@@ -162,7 +169,7 @@ func limitSelf(memory int64, cpuSeconds uint64) error {
 	debug.SetMaxStack(int(memory / 8))
 	// Best effort: without /proc the score stays as it is.
 	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0)
-	start, err := addressSpace()
+	start, err := procStatus("VmSize:")
 	if err != nil {
 		return err
 	}
@@ -170,7 +177,7 @@ func limitSelf(memory int64, cpuSeconds uint64) error {
 		resource int
 		value    uint64
 	}{
-		{syscall.RLIMIT_AS, start + uint64(memory)},
+		{syscall.RLIMIT_AS, uint64(start + memory)},
 		{syscall.RLIMIT_CPU, cpuSeconds},
 		{syscall.RLIMIT_CORE, 0},
 		{syscall.RLIMIT_FSIZE, 0},
@@ -183,22 +190,22 @@ func limitSelf(memory int64, cpuSeconds uint64) error {
 	return nil
 }
 
-// addressSpace returns the process's current virtual memory size (VmSize) in bytes.
-func addressSpace() (uint64, error) {
+// procStatus returns a size field of /proc/self/status ("VmSize:", "VmHWM:") in bytes.
+func procStatus(field string) (int64, error) {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, err
 	}
 	for line := range bytes.SplitSeq(status, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmSize:"))
+		rest, ok := bytes.CutPrefix(line, []byte(field))
 		if !ok {
 			continue
 		}
-		kb, err := strconv.ParseUint(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))), 10, 64)
+		kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("VmSize: %w", err)
+			return 0, fmt.Errorf("%s %w", field, err)
 		}
 		return kb << 10, nil
 	}
-	return 0, errors.New("no VmSize in /proc/self/status")
+	return 0, fmt.Errorf("no %s in /proc/self/status", field)
 }
