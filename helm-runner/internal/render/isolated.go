@@ -147,7 +147,8 @@ const (
 func (r *Isolated) run(ctx context.Context, name string, input []byte, limit time.Duration) (map[string]string, error) {
 	cpuSeconds := uint64(limit/time.Second) + 2
 	args := append(append([]string(nil), r.worker.Args...),
-		"--memory-limit="+strconv.FormatInt(r.limits.Memory, 10), "--cpu-seconds="+strconv.FormatUint(cpuSeconds, 10))
+		"--memory-limit="+strconv.FormatInt(r.limits.Memory, 10), "--cpu-seconds="+strconv.FormatUint(cpuSeconds, 10),
+		"--max-output-bytes="+strconv.FormatInt(r.limits.Output, 10))
 	cmd := exec.Command(r.worker.Path, args...)
 	cmd.Env = workerEnv()
 	cmd.Stdin = bytes.NewReader(input)
@@ -213,11 +214,13 @@ func (r *Isolated) run(ctx context.Context, name string, input []byte, limit tim
 	return nil, r.death(name, cmd.ProcessState, stderr.String(), limit, cpuSeconds)
 }
 
-// death tells which limit ended a worker the runner did not kill: the Go runtime's fatal
-// error text for memory and stack, the kernel's kill for CPU time (or, with the highest OOM
-// score, for the container's memory).
+// death tells which limit ended a worker the runner did not kill: the worker's own output
+// check, the Go runtime's fatal error text for memory and stack, the kernel's kill for CPU time
+// (or, with the highest OOM score, for the container's memory).
 func (r *Isolated) death(name string, ps *os.ProcessState, stderr string, limit time.Duration, cpuSeconds uint64) error {
 	switch {
+	case ps.ExitCode() == exitOverOutput:
+		return outputExceeded(name, r.limits.Output)
 	case strings.Contains(stderr, "fatal error: stack overflow"), strings.Contains(stderr, "stack exceeds"):
 		return recursionExceeded(name, r.limits.Memory)
 	case strings.Contains(stderr, "out of memory"), strings.Contains(stderr, "errno=12"):

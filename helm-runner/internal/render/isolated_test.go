@@ -90,6 +90,13 @@ func TestIsolatedLimits(t *testing.T) {
 			"rendering chart hostile-1.0.0 produced more than 1 MiB",
 		},
 		{
+			// 600 KiB that JSON escapes to 3.5 MiB: past the worker's own check, stopped by the
+			// runner as it reads.
+			"output that grows when encoded is stopped at the output limit", generous,
+			`{{ "<" | repeat 614400 }}`,
+			"rendering chart hostile-1.0.0 produced more than 1 MiB",
+		},
+		{
 			"an endless template recursion is stopped at the memory limit", generous,
 			`{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}`,
 			"rendering chart hostile-1.0.0 exceeded the render memory limit of 256 MiB: template recursion too deep",

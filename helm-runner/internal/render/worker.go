@@ -34,6 +34,8 @@ const (
 const (
 	exitUsage  = 2
 	exitFailed = 3
+	// exitOverOutput: the rendered files are larger than --max-output-bytes.
+	exitOverOutput = 4
 )
 
 // RunWorker is the render worker: it limits its own process (limitSelf), reads one request
@@ -42,12 +44,14 @@ const (
 // why to errOut and exits non-zero. When a limit is hit the Go runtime or the kernel ends the
 // process; the runner tells which limit from how it ended.
 //
-// Flags: --memory-limit (bytes above the process's start-up address space) and --cpu-seconds.
+// Flags: --memory-limit (bytes above the process's start-up address space), --cpu-seconds and
+// --max-output-bytes (rendered files larger than this are not written: exit code 4).
 func RunWorker(args []string, in io.Reader, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet(WorkerCommand, flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	memory := fs.Int64("memory-limit", DefaultMemory, "bytes of address space the worker may add to what it has at start")
 	cpuSeconds := fs.Uint64("cpu-seconds", uint64(DefaultTime.Seconds())+1, "CPU seconds after which the kernel kills the worker")
+	maxOutput := fs.Int64("max-output-bytes", DefaultOutput, "largest rendered output written")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -59,6 +63,11 @@ func RunWorker(args []string, in io.Reader, out, errOut io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(errOut, "render-worker:", err)
 		return exitFailed
+	}
+	if n := rawSize(resp.Files); n > *maxOutput {
+		// Not written at all: the runner would only read the first bytes and discard them.
+		fmt.Fprintf(errOut, "render-worker: rendered files of %d bytes exceed %d\n", n, *maxOutput)
+		return exitOverOutput
 	}
 	resp.PeakRSS, _ = procStatus("VmHWM:")
 	if err := writeResponse(out, resp); err != nil {
@@ -99,6 +108,15 @@ func work(in io.Reader) (wireResponse, error) {
 		return wireResponse{}, err
 	}
 	return wireResponse{Files: files}, nil
+}
+
+// rawSize is the size of the files' names and contents, a lower bound of their JSON encoding.
+func rawSize(files map[string]string) int64 {
+	var n int64
+	for name, content := range files {
+		n += int64(len(name) + len(content))
+	}
+	return n
 }
 
 // writeResponse writes resp as JSON, one file at a time, so that the worker never holds a
