@@ -293,3 +293,45 @@ func TestHostileFixtures(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRenderPlain is the cost of rendering chart plain in a worker process against
+// rendering it in this process (what Helm's action does in-process). PLANTON_RENDER_WORKER may
+// name the runner's binary to start instead of this test binary.
+func BenchmarkRenderPlain(b *testing.B) {
+	ch, err := loader.Load(filepath.Join("..", "..", "..", "test", "charts", "plain", "1.0.0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	values := map[string]any{"message": "bench"}
+	b.Run("in-process", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := renderFiles(context.Background(), copyChart(ch), request(ch, values)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("isolated", func(b *testing.B) {
+		worker := Worker{Path: os.Getenv("PLANTON_RENDER_WORKER"), Args: []string{WorkerCommand}}
+		if worker.Path == "" {
+			if worker.Path, err = os.Executable(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r, err := NewIsolated(worker, Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := r.Render(context.Background(), request(ch, values)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(r.PeakRSS())/(1<<20), "worker-peak-MiB")
+	})
+}
+
+// copyChart is a private copy of ch for one in-process render (dependency processing changes it).
+func copyChart(ch *chart.Chart) *chart.Chart {
+	s := Stub(ch)
+	return s.Restore(s.Chart)
+}
