@@ -20,6 +20,8 @@ const Config = z.strictObject({
   identity: z.string().min(1),
   allowInsecureHttp: z.boolean(),
   defaultServiceAccount: z.string(),
+  controllerIdentityNamespaces: z.array(z.string().min(1)),
+  noCrossNamespaceRefs: z.boolean(),
   labelSelector: z.string(),
   watchNamespace: z.string(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
@@ -39,7 +41,15 @@ Flags:
   --leader-election-id NAME          name of the Lease (default planton-helm-controller)
   --identity ID                      this replica's Lease holder identity (default hostname_pid)
   --allow-insecure-http              allow http:// and plain-HTTP OCI repositories (tests, demos)
-  --default-service-account NAME     ServiceAccount to impersonate for releases that name none
+  --default-service-account NAME     ServiceAccount (of the HelmRelease's namespace) to impersonate for
+                                     releases that name none
+  --controller-identity-namespaces NS,NS
+                                     namespaces whose HelmReleases that name no ServiceAccount act as the
+                                     controller itself; '*' every namespace (default: '*' without
+                                     --default-service-account, none with it); elsewhere such releases
+                                     use the default ServiceAccount, or stall with ServiceAccountRequired
+  --no-cross-namespace-refs          refuse targetNamespace and dependsOn outside the HelmRelease's
+                                     namespace (Stalled CrossNamespaceRefused)
   --label-selector SELECTOR          only HelmReleases with these labels (sharding)
   --watch-namespace NS               only this namespace (default: all)
   --log-level debug|info|warn|error  (default info)
@@ -62,6 +72,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       identity: { type: 'string' },
       'allow-insecure-http': { type: 'boolean', default: false },
       'default-service-account': { type: 'string', default: '' },
+      'controller-identity-namespaces': { type: 'string' },
+      'no-cross-namespace-refs': { type: 'boolean', default: false },
       'label-selector': { type: 'string', default: '' },
       'watch-namespace': { type: 'string', default: '' },
       'log-level': { type: 'string', default: 'info' },
@@ -80,6 +92,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     identity: values.identity ?? `${env['POD_NAME'] ?? hostname()}_${process.pid}`,
     allowInsecureHttp: values['allow-insecure-http'],
     defaultServiceAccount: values['default-service-account'],
+    controllerIdentityNamespaces: splitList(values['controller-identity-namespaces'] ?? (values['default-service-account'] ? '' : '*')),
+    noCrossNamespaceRefs: values['no-cross-namespace-refs'],
     labelSelector: values['label-selector'],
     watchNamespace: values['watch-namespace'],
     logLevel: values['log-level'],
@@ -97,6 +111,11 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     );
   }
   return parsed.data;
+}
+
+/** `a, b,c` → ['a', 'b', 'c']; '' → []. */
+function splitList(v: string): string[] {
+  return v.split(',').map((x) => x.trim()).filter((x) => x !== '');
 }
 
 function parseBool(v: string, flag: string): boolean {

@@ -77,7 +77,14 @@ async function run(config: Config, log: Logger, stop: AbortSignal): Promise<void
         scope: { namespace: config.watchNamespace, labelSelector: config.labelSelector },
         clock: systemClock,
       }),
-      config: { allowInsecureHttp: config.allowInsecureHttp, defaultServiceAccount: config.defaultServiceAccount },
+      config: {
+        allowInsecureHttp: config.allowInsecureHttp,
+        tenancy: {
+          defaultServiceAccount: config.defaultServiceAccount,
+          controllerIdentityNamespaces: config.controllerIdentityNamespaces,
+          noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+        },
+      },
       clock: systemClock,
       log,
       observer: reconcileObserver(metrics),

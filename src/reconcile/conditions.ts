@@ -52,6 +52,8 @@ export const Reason = {
   ReleaseAdopted: 'ReleaseAdopted',
   PreviousReleaseUninstalled: 'PreviousReleaseUninstalled',
   PreviousReleaseLeft: 'PreviousReleaseLeft',
+  CrossNamespaceRefused: 'CrossNamespaceRefused',
+  ServiceAccountRequired: 'ServiceAccountRequired',
   SchemaValidationFailed: 'SchemaValidationFailed',
   Forbidden: 'Forbidden',
   KubernetesApiError: 'KubernetesApiError',

@@ -3,6 +3,7 @@ import { HelmReleaseSpecSchema } from '../api/helm-release.js';
 import { type ReleaseRevision, type ReleaseState, ReleaseStatus } from '../runner/client.js';
 import { type Attempts, attemptsFor, decide, decideDeletion, preflight } from './decide.js';
 import { determineReleaseState, type Desired, type Owner } from './state.js';
+import { releaseIdentity, type TenancyPolicy } from './tenancy.js';
 
 const spec = (over: Record<string, unknown> = {}) =>
   HelmReleaseSpecSchema.parse({ repo: 'oci://charts.example.com/team', name: 'plain', version: '1.1.0', ...over });
@@ -101,16 +102,44 @@ describe('decide', () => {
   });
 });
 
+const openTenancy: TenancyPolicy = { defaultServiceAccount: '', controllerIdentityNamespaces: ['*'], noCrossNamespaceRefs: false };
+const lockdown: TenancyPolicy = { defaultServiceAccount: '', controllerIdentityNamespaces: ['platform'], noCrossNamespaceRefs: true };
+
+describe('preflight under the lockdown policy', () => {
+  const check = (over: Record<string, unknown>, namespace = 'apps', tenancy = lockdown) =>
+    preflight({ spec: spec(over), namespace, tenancy, allowInsecureHttp: false, dependenciesNotReady: [] });
+  it.each([
+    ['another targetNamespace', { targetNamespace: 'team-b', serviceAccountName: 'deployer' }, 'CrossNamespaceRefused', 'targetNamespace team-b is another namespace'],
+    ['a dependency in another namespace', { dependsOn: [{ name: 'db', namespace: 'team-b' }], serviceAccountName: 'deployer' }, 'CrossNamespaceRefused', 'dependsOn team-b/db'],
+    ['no ServiceAccount outside the controller-identity namespaces', {}, 'ServiceAccountRequired', 'set spec.serviceAccountName'],
+  ])('refuses %s', (_n, over, reason, message) => {
+    const plan = check(over);
+    expect(plan).toMatchObject({ kind: 'stall', reason });
+    expect(plan?.kind === 'stall' && plan.message).toContain(message);
+  });
+  it('admits its own namespace, a ServiceAccount, and the controller identity where allowed', () => {
+    expect(check({ targetNamespace: 'apps', serviceAccountName: 'deployer', dependsOn: [{ name: 'db', namespace: 'apps' }] })).toBeUndefined();
+    expect(check({}, 'platform')).toBeUndefined();
+    expect(check({}, 'apps', { ...lockdown, defaultServiceAccount: 'tenant' })).toBeUndefined();
+  });
+  it('resolves the identity: own ServiceAccount, controller in privileged namespaces, else the default', () => {
+    const policy = { ...lockdown, defaultServiceAccount: 'tenant' };
+    expect(releaseIdentity(spec({ serviceAccountName: 'mine' }), 'platform', policy)).toEqual({ kind: 'service-account', name: 'mine' });
+    expect(releaseIdentity(spec(), 'platform', policy)).toEqual({ kind: 'controller' });
+    expect(releaseIdentity(spec(), 'apps', policy)).toEqual({ kind: 'service-account', name: 'tenant' });
+  });
+});
+
 describe('preflight', () => {
   it('refuses plain HTTP without the flag, names the repository', () => {
-    const plan = preflight({ spec: spec({ repo: 'http://charts.example.com' }), allowInsecureHttp: false, dependenciesNotReady: [] });
+    const plan = preflight({ namespace: 'apps', tenancy: openTenancy, spec: spec({ repo: 'http://charts.example.com' }), allowInsecureHttp: false, dependenciesNotReady: [] });
     expect(plan).toMatchObject({ kind: 'stall', reason: 'InsecureRepository' });
   });
   it('allows plain HTTP with the flag', () => {
-    expect(preflight({ spec: spec({ repo: 'http://charts.example.com' }), allowInsecureHttp: true, dependenciesNotReady: [] })).toBeUndefined();
+    expect(preflight({ namespace: 'apps', tenancy: openTenancy, spec: spec({ repo: 'http://charts.example.com' }), allowInsecureHttp: true, dependenciesNotReady: [] })).toBeUndefined();
   });
   it('waits for dependencies', () => {
-    expect(preflight({ spec: spec(), allowInsecureHttp: false, dependenciesNotReady: ['ns/db'] })).toMatchObject({ kind: 'wait', reason: 'DependencyNotReady' });
+    expect(preflight({ namespace: 'apps', tenancy: openTenancy, spec: spec(), allowInsecureHttp: false, dependenciesNotReady: ['ns/db'] })).toMatchObject({ kind: 'wait', reason: 'DependencyNotReady' });
   });
 });
 

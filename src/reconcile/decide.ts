@@ -5,6 +5,7 @@ import type { HelmReleaseSpec, HelmReleaseStatus, PreviousRelease } from '../api
 import type { ReleaseRevision } from '../runner/client.js';
 import { Reason } from './conditions.js';
 import { type Desired, previousDeployed, type ReleaseState } from './state.js';
+import { crossNamespaceRefusal, releaseIdentity, type TenancyPolicy } from './tenancy.js';
 
 export type Plan =
   | { readonly kind: 'install'; readonly reason: string }
@@ -40,6 +41,9 @@ export const DEPENDENCY_RECHECK_MS = 10_000;
 
 export interface PreflightInput {
   readonly spec: HelmReleaseSpec;
+  /** The HelmRelease's namespace. */
+  readonly namespace: string;
+  readonly tenancy: TenancyPolicy;
   readonly allowInsecureHttp: boolean;
   /** `namespace/name` of each dependency that is missing or not Ready. */
   readonly dependenciesNotReady: readonly string[];
@@ -48,6 +52,10 @@ export interface PreflightInput {
 /** Checks made before asking the runner anything; a plan when the reconcile stops here. */
 export function preflight(input: PreflightInput): Plan | undefined {
   const { spec } = input;
+  const crossNamespace = crossNamespaceRefusal(spec, input.namespace, input.tenancy);
+  if (crossNamespace) return { kind: 'stall', reason: Reason.CrossNamespaceRefused, message: crossNamespace };
+  const identity = releaseIdentity(spec, input.namespace, input.tenancy);
+  if (identity.kind === 'refused') return { kind: 'stall', reason: Reason.ServiceAccountRequired, message: identity.message };
   if (spec.repo.startsWith('http://') && !input.allowInsecureHttp) {
     return {
       kind: 'stall',

@@ -31,6 +31,7 @@ import type { DependencyReadiness } from './dependencies.js';
 import { AuthSecretError, classifyError, type ErrorVerdict, RUNNER_RECHECK_MS } from './errors.js';
 import { Redactor } from './redaction.js';
 import { describeOwner, determineReleaseState, type Desired, type Owner } from './state.js';
+import { releaseIdentity, type TenancyPolicy } from './tenancy.js';
 import { nextStatus, previousReleasesOf, summarize, type Verdict } from './status.js';
 import { canonicalJson, configDigest, resolveValues, type Values } from './values.js';
 
@@ -50,8 +51,8 @@ export interface ReconcileObserver {
 
 export interface ReconcilerConfig {
   readonly allowInsecureHttp: boolean;
-  /** ServiceAccount used for releases that name none; empty: the runner's own identity. */
-  readonly defaultServiceAccount: string;
+  /** Which identity releases run as and which cross-namespace references are allowed. */
+  readonly tenancy: TenancyPolicy;
 }
 
 export interface ReconcilerDeps {
@@ -153,6 +154,8 @@ export class Reconciler {
   ): Promise<Finish> {
     const pre = preflight({
       spec,
+      namespace: obj.metadata.namespace,
+      tenancy: this.#d.config.tenancy,
       allowInsecureHttp: this.#d.config.allowInsecureHttp,
       dependenciesNotReady: await this.#dependenciesNotReady(obj, spec),
     });
@@ -439,14 +442,30 @@ export class Reconciler {
         }
       } catch (err) {
         const verdict = classifyError(err);
+        if (verdict.retry !== 'recheck' && !obj.status?.release && (obj.status?.previousReleases ?? []).length === 0) {
+          // The release cannot even be read (forbidden, refused...), and the status records that
+          // nothing was ever installed: there is nothing of this HelmRelease's to uninstall.
+          return this.#releaseFinalizer(obj, `nothing was installed by this HelmRelease (the release cannot be read: ${verdict.message})`, log);
+        }
         log.warn('uninstall on deletion failed', { reason: verdict.reason, message: verdict.message });
+        await this.#d.api.event(obj, 'Warning', verdict.reason, `deletion waits for the uninstall: ${verdict.message}`, 'Uninstall').catch(() => undefined);
         return verdict.retry === 'recheck' ? { requeueAfterMs: RUNNER_RECHECK_MS } : { backoff: true };
       }
     } else {
-      log.info('finalizer released without uninstall', { why: plan.reason });
-      await this.#d.api.event(obj, 'Normal', 'Orphaned', plan.reason, 'Delete').catch(() => undefined);
+      return this.#releaseFinalizer(obj, plan.reason, log);
     }
-    await this.#d.api.setFinalizers(obj, finalizers.filter((f) => f !== FINALIZER));
+    return this.#dropFinalizer(obj);
+  }
+
+  /** Lets the HelmRelease go without uninstalling anything, saying why in an event. */
+  async #releaseFinalizer(obj: HelmReleaseObject, why: string, log: Logger): Promise<ReconcileOutcome> {
+    log.info('finalizer released without uninstall', { why });
+    await this.#d.api.event(obj, 'Normal', 'Orphaned', why, 'Delete').catch(() => undefined);
+    return this.#dropFinalizer(obj);
+  }
+
+  async #dropFinalizer(obj: HelmReleaseObject): Promise<ReconcileOutcome> {
+    await this.#d.api.setFinalizers(obj, (obj.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     this.#written.delete(obj.metadata.uid);
     this.#d.observer.forget(obj.metadata.namespace, obj.metadata.name);
     return {};
@@ -457,7 +476,11 @@ export class Reconciler {
    * HelmRelease as its owner, and the secret strings the runner must scrub from what it says.
    */
   #releaseRef(obj: HelmReleaseObject, spec: HelmReleaseSpec, redactor: Redactor): ReleaseRefInput {
-    const sa = spec.serviceAccountName ?? this.#d.config.defaultServiceAccount;
+    const identity = releaseIdentity(spec, obj.metadata.namespace, this.#d.config.tenancy);
+    // A refused identity never gets here for an action (preflight stalls first); on deletion it
+    // falls back to the default ServiceAccount, never to the controller's own identity.
+    const sa =
+      identity.kind === 'service-account' ? identity.name : identity.kind === 'refused' ? this.#d.config.tenancy.defaultServiceAccount || 'default' : '';
     return {
       name: this.#releaseName(obj, spec),
       namespace: this.#releaseNamespace(obj, spec),
