@@ -5,7 +5,7 @@
 // remediated within remediation.retries and then Stalled.
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
+import { clusterEnv, helm, kubeConfig, kubectl, waitFor } from '../support/cluster.js';
 import {
   condition,
   helmReleases,
@@ -104,6 +104,19 @@ describe('a failing chart test without ignoreFailures', () => {
     expect(await helmHistory('gate')).toEqual([[1, 'deployed']]);
     const reasons = (await orderedEvents('gate')).map((e) => e.reason);
     expect(reasons).toEqual(['InstallSucceeded', 'TestFailed', 'RetriesExhausted']);
+  });
+
+  it('a reconcile request tests it again from zero: uninstalled, installed, tested, Stalled again', async () => {
+    const at = new Date().toISOString();
+    await kubectl(['annotate', '--overwrite', '--namespace', ns, 'helmrelease/gate', `helm.project-planton.org/reconcile-requested-at=${at}`]);
+    const hr = await waitFor('Stalled again after the request', async () => {
+      const cur = await hrs.get(ns, 'gate');
+      const again = cur?.status?.lastHandledReconcileTime === at && condition(cur, 'Stalled')?.reason === 'RetriesExhausted';
+      return again && cur.status?.installFailures === 1 ? cur : undefined;
+    }, 180_000, 1_000);
+    expect(condition(hr, 'Ready')?.message).toContain('tests of revision 1 failed');
+    const reasons = (await orderedEvents('gate')).map((e) => e.reason);
+    expect(reasons).toEqual(['InstallSucceeded', 'TestFailed', 'RetriesExhausted', 'UninstallSucceeded', 'InstallSucceeded', 'TestFailed', 'RetriesExhausted']);
   });
 
   it('with retries 1: the failed install is uninstalled and installed again, tested again, then Stalled', async () => {

@@ -131,19 +131,39 @@ describe('an atomic upgrade whose pre-upgrade hook fails', () => {
     expect(failed).toHaveLength(2);
     expect(failed.every((e) => e.type === 'Warning' && e.message.startsWith('upgrade to hooks@1.1.0 failed'))).toBe(true);
     expect(events.find((e) => e.reason === 'RetriesExhausted')).toMatchObject({ type: 'Warning' });
-    expect(metricValue(await controller.metrics(), 'planton_helm_release_reconciliation_status', { namespace: ns, name: 'atom' })).not.toBe(1);
+    // -2: stalled (the metric's help text); a missing series fails here too.
+    expect(metricValue(await controller.metrics(), 'planton_helm_release_reconciliation_status', { namespace: ns, name: 'atom' })).toBe(-2);
+  });
+
+  it('a reconcile request retries the upgrade from zero: two more failed upgrades, rolled back, then Stalled again', async () => {
+    const at = new Date().toISOString();
+    await kubectl(['annotate', '--overwrite', '--namespace', ns, 'helmrelease/atom', `helm.project-planton.org/reconcile-requested-at=${at}`]);
+    const hr = await waitFor('Stalled again after the request', async () => {
+      const cur = await hrs.get(ns, 'atom');
+      const again = cur?.status?.lastHandledReconcileTime === at && condition(cur, 'Stalled')?.reason === 'RetriesExhausted';
+      return again && cur.status?.upgradeFailures === 2 && cur.status.release?.revision === 9 ? cur : undefined;
+    }, 240_000, 1_000);
+    expect(condition(hr, 'Stalled')?.message).toContain('upgrade failed 2 time(s) and remediation.retries is 1');
+    // 6 failed, 7 rollback to 1.0.0, 8 failed, 9 rollback.
+    expect((await helmHistory('atom')).slice(0, 4)).toEqual([
+      [9, '1.0.0', 'deployed'],
+      [8, '1.1.0', 'failed'],
+      [7, '1.0.0', 'superseded'],
+      [6, '1.1.0', 'failed'],
+    ]);
+    expect((await orderedEvents('atom')).filter((e) => e.reason === 'UpgradeFailed')).toHaveLength(4);
   });
 
   it('recovers when the spec is fixed: upgraded to 1.1.0, Ready=True, Stalled gone, counters reset', async () => {
     await hrs.patchSpec(ns, 'atom', { values: { failHook: false } });
-    const hr = await readyAt('atom', 6);
+    const hr = await readyAt('atom', 10);
     expect(hr.status?.release).toMatchObject({ chartVersion: '1.1.0', status: 'deployed' });
     expect(condition(hr, 'Ready')).toMatchObject({ reason: 'UpgradeSucceeded' });
     expect(condition(hr, 'Released')).toMatchObject({ status: 'True', reason: 'UpgradeSucceeded' });
     expect(condition(hr, 'Stalled')).toBeUndefined();
     expect(condition(hr, 'Remediated')).toBeUndefined();
     expect(hr.status).toMatchObject({ failures: 0, installFailures: 0, upgradeFailures: 0 });
-    expect(await preHook('atom')).toEqual({ revision: '6', chartVersion: '1.1.0' });
+    expect(await preHook('atom')).toEqual({ revision: '10', chartVersion: '1.1.0' });
   });
 });
 
