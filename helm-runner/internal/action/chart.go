@@ -7,6 +7,7 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/helmvalues"
 )
 
 // prepareChart checks that ch is safe to hand to Helm and returns a private deep copy of it.
@@ -109,7 +110,7 @@ func copyChart(ch *chart.Chart) *chart.Chart {
 		}
 		out.Metadata = &md
 	}
-	out.Values = copyValues(ch.Values)
+	out.Values = helmvalues.Copy(ch.Values)
 	out.Templates = append(out.Templates[:0:0], ch.Templates...)
 	out.Files = append(out.Files[:0:0], ch.Files...)
 	out.Raw = append(out.Raw[:0:0], ch.Raw...)
@@ -119,31 +120,4 @@ func copyChart(ch *chart.Chart) *chart.Chart {
 	}
 	out.SetDependencies(deps...)
 	return &out
-}
-
-// copyValues deep-copies JSON-like values (maps with string keys and slices); other values are
-// immutable scalars and are shared.
-func copyValues(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = copyValue(v)
-	}
-	return out
-}
-
-func copyValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return copyValues(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = copyValue(e)
-		}
-		return out
-	}
-	return v
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/helmvalues"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/kube"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/render"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/storage"
@@ -167,7 +168,7 @@ func (c *Config) isolate(ctx context.Context, ch *chart.Chart, values map[string
 		return ch, nil
 	}
 	stubbed := render.Stub(ch)
-	values = copyValues(values)
+	values = helmvalues.Copy(values)
 	pre := render.NewPrerender(func() (map[string]string, error) {
 		cluster, err := c.lookupConfig()
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/helmvalues"
 )
 
 // InstallRequest asks for a chart to be installed as a new release.
@@ -94,7 +95,7 @@ func Install(ctx context.Context, cfg *Config, req InstallRequest) (Result, erro
 
 	helmChart, pre := cfg.isolate(ctx, ch, req.Values, installing(req.Name, cfg.namespace), timeout)
 	op := cfg.operation(req.Name)
-	out, err := in.RunWithContext(context.WithoutCancel(ctx), helmChart, copyValues(req.Values))
+	out, err := in.RunWithContext(context.WithoutCancel(ctx), helmChart, helmvalues.Copy(req.Values))
 	rel, _ := out.(*rspb.Release)
 	res, ferr := op.finish(rel, rendered(pre, err))
 	if res.Err != nil && req.Atomic && strings.Contains(res.Err.Error(), "has been uninstalled due to rollback-on-failure") {

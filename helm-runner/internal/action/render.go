@@ -7,6 +7,8 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/release/common"
 	rspb "helm.sh/helm/v4/pkg/release/v1"
+
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/helmvalues"
 )
 
 // Rendered is a chart rendered as the next install or upgrade of a release would render it,
@@ -48,7 +50,7 @@ func Render(ctx context.Context, cfg *Config, name string, ch *chart.Chart, valu
 		in.Replace = latest != nil
 		in.WaitStrategy = waitStrategy(false)
 		helmChart, pre := cfg.isolate(ctx, ch, values, installing(name, cfg.namespace), 0)
-		out, err := in.RunWithContext(ctx, helmChart, copyValues(values))
+		out, err := in.RunWithContext(ctx, helmChart, helmvalues.Copy(values))
 		if err := rendered(pre, err); err != nil {
 			return Rendered{}, asFailure(err)
 		}
@@ -62,7 +64,7 @@ func Render(ctx context.Context, cfg *Config, name string, ch *chart.Chart, valu
 	up.ResetValues = true
 	up.WaitStrategy = waitStrategy(false)
 	helmChart, pre := cfg.isolate(ctx, ch, values, upgrading(name, latest), 0)
-	out, err := up.RunWithContext(ctx, name, helmChart, copyValues(values))
+	out, err := up.RunWithContext(ctx, name, helmChart, helmvalues.Copy(values))
 	if err := rendered(pre, err); err != nil {
 		return Rendered{}, asFailure(err)
 	}

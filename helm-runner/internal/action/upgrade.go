@@ -12,6 +12,7 @@ import (
 	rspb "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/failure"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/helmvalues"
 )
 
 // UpgradeRequest asks for an existing release to be upgraded.
@@ -103,7 +104,7 @@ func Upgrade(ctx context.Context, cfg *Config, req UpgradeRequest) (Result, erro
 	}
 	helmChart, pre := cfg.isolate(ctx, ch, req.Values, upgrading(req.Name, latest), timeout)
 	op := cfg.operation(req.Name)
-	out, err := up.RunWithContext(context.WithoutCancel(ctx), req.Name, helmChart, copyValues(req.Values))
+	out, err := up.RunWithContext(context.WithoutCancel(ctx), req.Name, helmChart, helmvalues.Copy(req.Values))
 	rel, _ := out.(*rspb.Release)
 	res, ferr := op.finish(rel, rendered(pre, err))
 	if res.Err != nil && req.Atomic && strings.Contains(res.Err.Error(), "has been rolled back due to rollback-on-failure") {

@@ -7,6 +7,8 @@ import (
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/helmvalues"
 )
 
 // FuncName is the template function through which stubbed templates return rendered files.
@@ -55,7 +57,7 @@ func (s *Stubbed) stub(ch *chart.Chart) *chart.Chart {
 		}
 		out.Metadata = &md
 	}
-	out.Values = copyJSON(ch.Values)
+	out.Values = helmvalues.Copy(ch.Values)
 	out.Templates = make([]*common.File, len(ch.Templates))
 	for i, f := range ch.Templates {
 		if f == nil {
@@ -100,33 +102,6 @@ func (s *Stubbed) restore(c *chart.Chart) *chart.Chart {
 	}
 	out.SetDependencies(deps...)
 	return &out
-}
-
-// copyJSON deep-copies JSON-like values (maps with string keys and slices); other values are
-// immutable scalars and are shared.
-func copyJSON(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = copyJSONValue(v)
-	}
-	return out
-}
-
-func copyJSONValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return copyJSON(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = copyJSONValue(e)
-		}
-		return out
-	}
-	return v
 }
 
 // Prerender serves the stubs' template function. Its first call renders the original chart
