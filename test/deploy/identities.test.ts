@@ -4,13 +4,13 @@
 // then the real reconciler and runner run with the tokens of exactly those ServiceAccounts (the
 // reconciler's from the token Secret the manifests create, as its container mounts it) and the
 // reconciler's arguments from the Deployment, and install a tenant's release as the tenant.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { clusterEnv, kubeConfig, kubectl, repoRoot, tempNamespace, waitFor } from '../support/cluster.js';
+import { clusterEnv, kubeConfig, kubectl, repoRoot, tempNamespace, tokenKubeconfig, waitFor } from '../support/cluster.js';
 import { condition, helmReleases, installCrd, type RunningController, startController, waitForCondition } from '../support/controller.js';
 import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
 
@@ -94,17 +94,7 @@ describe('deploy/lockdown/ applied to the cluster, its identities running the co
   const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
   const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
 
-  /** A kubeconfig for the local API server that authenticates with `token` only. */
-  async function kubeconfigWith(token: string, name: string): Promise<string> {
-    const config = JSON.parse((await kubectl(['config', 'view', '--raw', '--minify', '--flatten', '--output', 'json'])).stdout) as {
-      users: { name: string; user: Record<string, unknown> }[];
-    };
-    for (const u of config.users) u.user = { token };
-    const file = join(dir, `${name}.kubeconfig`);
-    writeFileSync(file, JSON.stringify(config));
-    chmodSync(file, 0o600);
-    return file;
-  }
+  const kubeconfigWith = (token: string, name: string) => tokenKubeconfig(token, join(dir, `${name}.kubeconfig`));
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hr-identities-'));

@@ -4,7 +4,7 @@
 // (visibly), and when its releaseName changes installs the new release, then uninstalls the old.
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
+import { clusterEnv, helm, helmHistory as history, kubeConfig, waitFor } from '../support/cluster.js';
 import { condition, eventsFor, helmReleases, type HelmReleaseView, useController, waitForCondition } from '../support/controller.js';
 
 const kc = kubeConfig();
@@ -15,15 +15,11 @@ let ns: string;
 
 useController('hr-owner', (suite) => ({ ns } = suite));
 
+/** `[revision, status]` of every revision of a release in the suite's namespace, newest first. */
+const helmHistory = async (release: string) => (await history(ns, release)).map((r): [number, string] => [r.revision, r.status]);
+
 const plain = (extra: Record<string, unknown> = {}) => ({ repo: clusterEnv().PLANTON_OCI_REPO, name: 'plain', version: '1.0.0', timeout: '60s', ...extra });
 
-/** `[revision, status]` of every revision of a release, newest first, as the Helm CLI lists them; [] when none. */
-async function helmHistory(release: string): Promise<[number, string][]> {
-  const res = await helm(['history', release, '--namespace', ns, '--output', 'json']).catch(() => undefined);
-  if (!res) return [];
-  const rows = JSON.parse(res.stdout) as { revision: number; status: string }[];
-  return rows.map((r): [number, string] => [r.revision, r.status]).sort((a, b) => b[0] - a[0]);
-}
 
 /** The owner labels on a release's latest storage Secret. */
 async function ownerLabels(release: string): Promise<Record<string, string>> {

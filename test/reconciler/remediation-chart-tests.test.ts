@@ -5,12 +5,13 @@
 // remediated within remediation.retries and then Stalled.
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, kubectl, waitFor } from '../support/cluster.js';
+import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
   helmReleases,
   type HelmReleaseView,
   type RunningController,
+  requestReconcile,
   useController,
   waitForCondition,
 } from '../support/controller.js';
@@ -107,8 +108,7 @@ describe('a failing chart test without ignoreFailures', () => {
   });
 
   it('a reconcile request tests it again from zero: uninstalled, installed, tested, Stalled again', async () => {
-    const at = new Date().toISOString();
-    await kubectl(['annotate', '--overwrite', '--namespace', ns, 'helmrelease/gate', `helm.project-planton.org/reconcile-requested-at=${at}`]);
+    const at = await requestReconcile(ns, 'gate');
     const hr = await waitFor('Stalled again after the request', async () => {
       const cur = await hrs.get(ns, 'gate');
       const again = cur?.status?.lastHandledReconcileTime === at && condition(cur, 'Stalled')?.reason === 'RetriesExhausted';

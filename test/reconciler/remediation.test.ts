@@ -6,13 +6,14 @@
 // left for inspection when no retry is left.
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, kubectl, waitFor } from '../support/cluster.js';
+import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
   helmReleases,
   type HelmReleaseView,
   metricValue,
   type RunningController,
+  requestReconcile,
   useController,
   waitForCondition,
 } from '../support/controller.js';
@@ -136,8 +137,7 @@ describe('an atomic upgrade whose pre-upgrade hook fails', () => {
   });
 
   it('a reconcile request retries the upgrade from zero: two more failed upgrades, rolled back, then Stalled again', async () => {
-    const at = new Date().toISOString();
-    await kubectl(['annotate', '--overwrite', '--namespace', ns, 'helmrelease/atom', `helm.project-planton.org/reconcile-requested-at=${at}`]);
+    const at = await requestReconcile(ns, 'atom');
     const hr = await waitFor('Stalled again after the request', async () => {
       const cur = await hrs.get(ns, 'atom');
       const again = cur?.status?.lastHandledReconcileTime === at && condition(cur, 'Stalled')?.reason === 'RetriesExhausted';
@@ -219,8 +219,7 @@ describe('a non-atomic install whose pre-install hook fails', () => {
 
   it('a reconcile request tries it again from zero: uninstalled, installed twice more, then Stalled again', async () => {
     const before = (await orderedEvents('retry')).filter((e) => e.reason === 'InstallFailed').length;
-    const at = new Date().toISOString();
-    await kubectl(['annotate', '--overwrite', '--namespace', ns, 'helmrelease/retry', `helm.project-planton.org/reconcile-requested-at=${at}`]);
+    const at = await requestReconcile(ns, 'retry');
     // retries 1: two more attempts, each failing on the hook, and the failed release removed
     // before each of them.
     const events = await waitFor('two more InstallFailed events', async () => {

@@ -6,7 +6,7 @@
 // a way the user can read (condition, reason, message), and B's release never changes.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import { clusterEnv, helmHistory as history, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
@@ -73,12 +73,9 @@ const labels = { labels: { 'planton-test': shard } };
 const plain = (extra: Record<string, unknown> = {}) => ({ repo: clusterEnv().PLANTON_OCI_REPO, name: 'plain', version: '1.0.0', timeout: '60s', ...extra });
 const probe = (extra: Record<string, unknown> = {}) => ({ repo: clusterEnv().PLANTON_OCI_REPO, name: 'tenant-probe', version: '1.0.0', timeout: '30s', ...extra });
 
-/** `[revision, status]` of every revision of a release, newest first; [] when none. */
-async function helmHistory(namespace: string, release: string): Promise<[number, string][]> {
-  const res = await helm(['history', release, '--namespace', namespace, '--output', 'json']).catch(() => undefined);
-  if (!res) return [];
-  return (JSON.parse(res.stdout) as { revision: number; status: string }[]).map((r): [number, string] => [r.revision, r.status]).sort((x, y) => y[0] - x[0]);
-}
+
+/** `[revision, status]` of every revision of a release, newest first. */
+const helmHistory = async (namespace: string, release: string) => (await history(namespace, release)).map((r): [number, string] => [r.revision, r.status]);
 
 /** B's release is exactly as B left it. */
 async function expectBUntouched(): Promise<void> {

@@ -5,12 +5,13 @@
 // missing source waits (not Stalled) until it appears; content that is not a mapping stalls.
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, kubectl, waitFor } from '../support/cluster.js';
+import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
   helmReleases,
   type RunningController,
+  requestReconcile,
   useController,
   waitForCondition,
 } from '../support/controller.js';
@@ -165,10 +166,6 @@ describe('a values source that is not a YAML mapping', () => {
   });
 });
 
-/** Requests a reconcile now (the annotation), so a drift check runs without waiting an interval. */
-const kubectlAnnotate = (name: string) =>
-  kubectl(['annotate', '--overwrite', '--namespace', ns, `helmrelease/${name}`, `helm.project-planton.org/reconcile-requested-at=${new Date().toISOString()}`]);
-
 /** Every place a user or operator reads, as text. */
 async function everyPlace(name: string): Promise<Record<string, string>> {
   return {
@@ -246,7 +243,8 @@ describe('a value from a Secret quoted by a failure', () => {
         return refused ? true : undefined;
       }, 60_000, 1_000);
       await core.deleteNamespacedConfigMap({ namespace: ns, name: 'drifty-quoting' });
-      await kubectlAnnotate('drifty');
+      // A reconcile now, so the drift check runs without waiting an interval.
+      await requestReconcile(ns, 'drifty');
       const hr = await waitFor('the drift correction to fail', async () => {
         const cur = await hrs.get(ns, 'drifty');
         const events = await eventsFor(ns, 'drifty');

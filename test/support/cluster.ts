@@ -2,7 +2,7 @@
 // (test/cluster/up.sh), for integration tests. Reads .cluster/env once; fails with a clear
 // message when the cluster is not up.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -157,4 +157,31 @@ async function releaseHelmReleaseFinalizers(namespace: string): Promise<void> {
       ),
     );
   }
+}
+
+/** Writes a kubeconfig for the local API server that authenticates with `token` only (mode 0600). */
+export async function tokenKubeconfig(token: string, file: string): Promise<string> {
+  const config = JSON.parse((await kubectl(['config', 'view', '--raw', '--minify', '--flatten', '--output', 'json'])).stdout) as {
+    users: { name: string; user: Record<string, unknown> }[];
+  };
+  for (const u of config.users) u.user = { token };
+  writeFileSync(file, JSON.stringify(config));
+  chmodSync(file, 0o600);
+  return file;
+}
+
+export interface HelmRevision {
+  readonly revision: number;
+  readonly chartVersion: string;
+  readonly status: string;
+}
+
+/** Every revision of a release as the Helm CLI lists it, newest first; [] when it has none. */
+export async function helmHistory(namespace: string, release: string): Promise<HelmRevision[]> {
+  const res = await helm(['history', release, '--namespace', namespace, '--output', 'json']).catch(() => undefined);
+  if (!res) return [];
+  const rows = JSON.parse(res.stdout) as { revision: number; chart: string; status: string }[];
+  return rows
+    .map((r) => ({ revision: r.revision, chartVersion: r.chart.slice(r.chart.lastIndexOf('-') + 1), status: r.status }))
+    .sort((a, b) => b.revision - a.revision);
 }

@@ -165,6 +165,16 @@ export function condition(hr: HelmReleaseView | undefined, type: string) {
   return hr?.status?.conditions?.find((c) => c.type === type);
 }
 
+/**
+ * Requests a reconcile now, as a user does (the reconcile-requested-at annotation); returns the
+ * value, which status.lastHandledReconcileTime shows once the request was acted on.
+ */
+export async function requestReconcile(namespace: string, name: string): Promise<string> {
+  const at = new Date().toISOString();
+  await kubectl(['annotate', '--overwrite', '--namespace', namespace, `helmrelease/${name}`, `helm.project-planton.org/reconcile-requested-at=${at}`]);
+  return at;
+}
+
 /** Waits until `hr` has condition `type` with `status` for its current generation. */
 export async function waitForCondition(namespace: string, name: string, type: string, status: string, timeoutMs = 120_000, reason?: string): Promise<HelmReleaseView> {
   const api = helmReleases();
