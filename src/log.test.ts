@@ -110,6 +110,13 @@ describe('createLogger', () => {
     expect(debug.lines()[0]?.['err']).toMatchObject({ name: 'Error', message: 'upgrade failed', stack: expect.stringContaining('log.test.ts') });
   });
 
+  it('writes a __proto__ key as a key, touching no prototype', () => {
+    const { log, lines } = capture();
+    log.info('odd keys', { doc: JSON.parse('{"__proto__": {"polluted": true}, "constructor": 1}') as unknown });
+    expect(JSON.stringify(lines()[0]?.['doc'])).toBe('{"__proto__":{"polluted":true},"constructor":1}');
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
   it('survives cycles, binary data, bigint and non-finite numbers', () => {
     const { log, lines } = capture();
     const loop: Record<string, unknown> = { name: 'loop' };

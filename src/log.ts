@@ -103,7 +103,9 @@ function sanitizeError(e: Error, depth: number, ctx: SanitizeContext): Record<st
 }
 
 function sanitizeEntries(entries: Iterable<[string, unknown]>, depth: number, ctx: SanitizeContext): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // Keys may come from anywhere (a logged object's own keys): no prototype, so `__proto__` is
+  // written as the key it is.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of entries) out[k] = isSecretKey(k) ? REDACTED : clean(v, depth + 1, ctx);
   return out;
 }

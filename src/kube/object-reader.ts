@@ -29,9 +29,11 @@ export class ObjectReader {
       if (httpStatusOf(err) === 404) return { data: undefined };
       throw err;
     }
-    if (kind === 'ConfigMap') return { data: { ...(obj.data ?? {}) } };
-    const data: Record<string, string> = {};
-    for (const [k, v] of Object.entries(obj.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
+    // Keys are the object owner's: kept in an object without a prototype, so that a key such as
+    // `__proto__` is a key like any other.
+    const data: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [k, v] of Object.entries(obj.data ?? {})) data[k] = kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v;
+    if (kind === 'ConfigMap') return { data };
     return { data, ...(obj.type ? { type: obj.type } : {}) };
   }
 
@@ -51,7 +53,8 @@ export class ObjectReader {
       read: async (kind, name, key) => {
         const obj = await this.read(kind, namespace, name);
         if (obj.data === undefined) return undefined;
-        return { data: obj.data[key] };
+        // `key` is the HelmRelease author's: only the object's own keys answer (never `constructor`).
+        return { data: Object.hasOwn(obj.data, key) ? obj.data[key] : undefined };
       },
     };
   }

@@ -139,6 +139,13 @@ describe('a missing values source', () => {
     expect((await configMapData('needs-plain'))?.['message']).toBe('arrived');
   });
 
+  it('a key named like an object member (constructor) is just a missing key, not something inherited', async () => {
+    await putSecret('plain-secret', { 'values.yaml': 'message: x\n' });
+    await hrs.create(ns, 'member-key', chart({ valuesFrom: [{ kind: 'Secret', name: 'plain-secret', key: 'constructor' }] }));
+    const hr = await waitForCondition(ns, 'member-key', 'Ready', 'False', 60_000, 'ValuesSourceNotFound');
+    expect(condition(hr, 'Ready')?.message).toBe('Secret plain-secret key constructor not found');
+  });
+
   it('is skipped when optional: the release installs with the rest of the values', async () => {
     await hrs.create(ns, 'opt', chart({
       valuesFrom: [{ kind: 'Secret', name: 'never-created', optional: true }],
