@@ -82,10 +82,17 @@ describe('systemClock', () => {
   });
 
   it('cancels a timer', async () => {
-    let fired = false;
-    const cancel = systemClock.setTimer(() => (fired = true), 1);
+    const fired: string[] = [];
+    const cancel = systemClock.setTimer(() => fired.push('cancelled'), 1);
     cancel();
-    await systemClock.sleep(5);
-    expect(fired).toBe(false);
+    // Timers of one delay run in the order they were set: once this later one has run, the
+    // cancelled one would have run too.
+    await new Promise<void>((resolve) =>
+      systemClock.setTimer(() => {
+        fired.push('later');
+        resolve();
+      }, 1),
+    );
+    expect(fired).toEqual(['later']);
   });
 });

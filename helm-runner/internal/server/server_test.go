@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -737,14 +738,8 @@ func TestShutdown(t *testing.T) {
 			t.Fatalf("operation context error = %v, want context.Canceled", inFlight.ctx.Err())
 		}
 	})
-	t.Run("Shutdown waits while the operation winds down", func(t *testing.T) {
-		// A Shutdown that did not wait would return right after cancelling; give it a moment
-		// to do so. A correct one cannot return before linger is closed.
-		select {
-		case <-stopped:
-			t.Fatal("Shutdown returned while an operation was still running")
-		case <-time.After(200 * time.Millisecond):
-		}
+	t.Run("Shutdown returns once the operation has returned", func(t *testing.T) {
+		// That it does not return before is TestShutdownWaitsForTheOperationInFlight's proof.
 		close(charts.linger)
 		select {
 		case <-stopped:
@@ -761,5 +756,56 @@ func TestShutdown(t *testing.T) {
 	}
 	t.Run("a second Shutdown returns at once", func(t *testing.T) {
 		r.server.Shutdown()
+	})
+}
+
+// TestShutdownWaitsForTheOperationInFlight calls the server directly inside a synctest bubble:
+// synctest.Wait returns only once every other goroutine of the bubble is blocked, so a Shutdown
+// that did not wait for the cancelled operation would have returned by then.
+func TestShutdownWaitsForTheOperationInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		charts := newFakeCharts(failure.New(failure.ChartNotFound, "never returned: the operation is cancelled"))
+		charts.block = make(chan struct{})
+		charts.linger = make(chan struct{})
+		srv := New(Options{
+			Charts:         charts,
+			Clients:        kube.NewFactory(&rest.Config{Host: "https://127.0.0.1:1"}),
+			Log:            slog.New(slog.DiscardHandler),
+			MaxValuesBytes: testValuesSize,
+			HelmConfig:     newHelmMemory().config,
+		})
+		returned := make(chan error, 1)
+		go func() {
+			_, err := srv.Install(context.Background(), &runnerv1.InstallRequest{
+				Release: releaseRef("a"), Chart: chartRef("first"), Timeout: timeout(time.Minute),
+			})
+			returned <- err
+		}()
+		inFlight := charts.nextFor(t, "first")
+		stopped := make(chan struct{})
+		go func() {
+			srv.Shutdown()
+			close(stopped)
+		}()
+
+		synctest.Wait()
+		// Errors, not Fatal: linger must still be closed so that every goroutine of the bubble ends.
+		if !errors.Is(inFlight.ctx.Err(), context.Canceled) {
+			t.Errorf("operation context error = %v, want context.Canceled", inFlight.ctx.Err())
+		}
+		select {
+		case <-stopped:
+			t.Error("Shutdown returned while an operation was still running")
+		default:
+		}
+
+		close(charts.linger)
+		synctest.Wait()
+		select {
+		case <-stopped:
+		default:
+			t.Fatal("Shutdown did not return after the operation returned")
+		}
+		requireStatus(t, <-returned, codes.Canceled, failure.Cancelled)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -26,25 +27,19 @@ func (r *recorder) Fatalf(format string, args ...any) {
 }
 
 func TestLoadWithoutClusterFile(t *testing.T) {
-	tests := []struct {
-		name    string
-		require string
-		want    string
-	}{
-		{"skips when the cluster is optional", "", "skip"},
-		{"fails when the cluster is required", "1", "fatal"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	// PLANTON_REQUIRE_CLUSTER once turned a skip into a failure; now nothing skips.
+	for _, require := range []string{"", "1"} {
+		t.Run("fails, never skips, PLANTON_REQUIRE_CLUSTER="+require, func(t *testing.T) {
 			t.Chdir(t.TempDir())
-			t.Setenv(RequireClusterVar, tt.require)
-			if tt.require == "" {
-				os.Unsetenv(RequireClusterVar)
+			t.Setenv("CLUSTER_DIR", "")
+			t.Setenv("PLANTON_REQUIRE_CLUSTER", require)
+			if require == "" {
+				os.Unsetenv("PLANTON_REQUIRE_CLUSTER")
 			}
 			r := &recorder{TB: t}
 			Load(r)
-			if len(r.outcome) < len(tt.want) || r.outcome[:len(tt.want)] != tt.want {
-				t.Fatalf("outcome = %q, want %s", r.outcome, tt.want)
+			if want := "fatal: no local cluster (.cluster/env not found)"; !strings.HasPrefix(r.outcome, want) {
+				t.Fatalf("outcome = %q, want %q…", r.outcome, want)
 			}
 		})
 	}
