@@ -4,6 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReleaseStatus, WriteAction } from '../../src/gen/planton/helmrunner/v1/runner.js';
+import { valuesDigest } from '../../src/reconcile/values.js';
 import { errorInfoOf } from '../../src/runner/error-info.js';
 import { clusterEnv, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
 import { buildRunner, type RunnerApi, runnerApi, type RunningRunner, startRunner } from '../support/runner.js';
@@ -97,6 +98,9 @@ describe('helm-runner', () => {
     expect(res.writes.map((w) => [w.action, w.revision, w.status])).toContainEqual([
       WriteAction.UPDATE, 2, ReleaseStatus.DEPLOYED,
     ]);
+    // The digests the reconciler compares its desired values with: exact, so a missing one fails.
+    expect(before).toBe(valuesDigest({ message: 'from-runner' }));
+    expect(res.state?.valuesDigest).toBe(valuesDigest({ message: 'upgraded' }));
     expect(res.state?.valuesDigest).not.toBe(before);
     const cm = await core.readNamespacedConfigMap({ name: 'web-plain', namespace: ns });
     expect(cm.data).toMatchObject({ message: 'upgraded', version: '1.1.0' });

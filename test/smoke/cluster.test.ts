@@ -80,8 +80,17 @@ describe('local control plane', () => {
       '--namespace', ns, '--wait', '--timeout', '120s',
     ]);
     const { stdout } = await helm(['status', 'hooked', '--namespace', ns, '--output', 'json']);
-    const status = JSON.parse(stdout) as { info: { status: string } };
+    const status = JSON.parse(stdout) as { info: { status: string }; hooks?: { name: string; kind: string; last_run?: { phase?: string } }[] };
     expect(status.info.status).toBe('deployed');
+    // The hook's effects: Helm recorded the Job's run as Succeeded, the Job was deleted on
+    // success (hook-delete-policy hook-succeeded), and the ConfigMap hook that runs after the Job
+    // (higher weight) exists with this revision's data.
+    const ran = (status.hooks ?? []).map((h) => [h.kind, h.name, h.last_run?.phase]);
+    expect(ran).toEqual(expect.arrayContaining([['Job', 'hooked-hooks-pre', 'Succeeded'], ['ConfigMap', 'hooked-hooks-pre', 'Succeeded']]));
+    const jobGone = await batch.readNamespacedJob({ name: 'hooked-hooks-pre', namespace: ns }).then(() => false, () => true);
+    expect(jobGone).toBe(true);
+    const cm = await core.readNamespacedConfigMap({ name: 'hooked-hooks-pre', namespace: ns });
+    expect(cm.data).toEqual({ revision: '1', chartVersion: '1.0.0' });
   });
 
   it('completes a Job', async () => {
