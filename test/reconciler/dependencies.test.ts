@@ -42,7 +42,24 @@ const deploymentExists = async (name: string) =>
     () => true,
     () => false,
   );
-const reconciles = async () => metricValue(await controller.metrics(), 'controller_runtime_reconcile_total', { result: 'success' }) ?? 0;
+/**
+ * The suite controller's work queue as its metrics tell it: keys queued so far, reconciles that
+ * ended in success (what a suspended HelmRelease's reconcile ends in), and whether nothing is
+ * queued or running. A missing sample throws.
+ */
+async function workQueue(): Promise<{ adds: number; succeeded: number; idle: boolean }> {
+  const text = await controller.metrics();
+  const sample = (name: string, labels: Record<string, string> = {}) => {
+    const v = metricValue(text, name, labels);
+    if (v === undefined) throw new Error(`no ${name} sample in the controller's metrics`);
+    return v;
+  };
+  return {
+    adds: sample('workqueue_adds_total'),
+    succeeded: sample('controller_runtime_reconcile_total', { result: 'success' }),
+    idle: sample('workqueue_depth') === 0 && sample('controller_runtime_active_workers') === 0,
+  };
+}
 
 describe('a HelmRelease that dependsOn another', () => {
   it('waits while the dependency does not exist: Ready=False DependencyNotReady, nothing installed', async () => {
@@ -176,11 +193,17 @@ describe('a suspended HelmRelease', () => {
       return v === -3 ? true : undefined;
     }, 60_000, 500);
 
-    const before = await reconciles();
+    const before = await waitFor('the controller to be idle', async () => {
+      const q = await workQueue();
+      return q.idle ? q : undefined;
+    }, 60_000, 250);
     const patched = (await hrs.patchSpec(ns, 'paused', { version: '1.1.0' })) as HelmReleaseView;
-    // The generation change is reconciled (the counter moves when a reconcile has finished, so an
-    // upgrade it started would be over by then): the controller looked and did nothing.
-    await waitFor('the version change to be reconciled', async () => ((await reconciles()) > before ? true : undefined), 60_000, 250);
+    // The generation change was queued, reconciled to success, and nothing is left queued or
+    // running (an upgrade it started would be over by then): the controller looked and did nothing.
+    await waitFor('the version change to be reconciled', async () => {
+      const q = await workQueue();
+      return q.adds > before.adds && q.succeeded > before.succeeded && q.idle ? true : undefined;
+    }, 60_000, 250);
     const hr = await hrs.get(ns, 'paused');
     // Not even a status write: the object is at the version the spec patch made.
     expect(hr?.metadata.resourceVersion).toBe(patched.metadata.resourceVersion);
@@ -190,8 +213,8 @@ describe('a suspended HelmRelease', () => {
     expect(cm.data?.['version']).toBeUndefined();
     const metrics = await controller.metrics();
     expect(metricValue(metrics, 'planton_helm_release_reconciliation_status', { namespace: ns, name: 'paused' })).toBe(-3);
-    // The action counter is there (app, db, web and paused were installed): no upgrade in it.
-    expect(metricValue(metrics, 'planton_helm_release_actions_total', { action: 'install', outcome: 'success' })).toBe(4);
+    // The action counter is there (paused itself was installed by this controller): no upgrade in it.
+    expect(metricValue(metrics, 'planton_helm_release_actions_total', { action: 'install', outcome: 'success' })).toBeGreaterThanOrEqual(1);
     expect(metricValue(metrics, 'planton_helm_release_actions_total', { action: 'upgrade' })).toBeUndefined();
   });
 
