@@ -68,6 +68,8 @@ describe('decide', () => {
     ['in sync, no drift → ready', spec(), release(), [], fresh, 0, 'ready'],
     ['in sync, drift, enabled → correct', spec(), release(), [], fresh, 2, 'correct-drift'],
     ['in sync, drift, warn → ready (reported)', spec({ driftDetection: { mode: 'warn' } }), release(), [], fresh, 2, 'ready'],
+    ['left uninstalling by a failed delete hook → uninstall again (not unlock)', spec(), release({ status: ReleaseStatus.UNINSTALLING, revision: 1 }), [], same(1, 0), undefined, 'uninstall-remediation'],
+    ['uninstalling with an operation running → wait', spec(), release({ status: ReleaseStatus.UNINSTALLING, operationInProgress: true }), [], fresh, undefined, 'wait'],
     ['owned by another HelmRelease → stall', spec(), release({ owner: other }), [], fresh, undefined, 'stall'],
     ['owned by another HelmRelease, even failed → stall', spec(), release({ owner: other, status: ReleaseStatus.FAILED }), [], same(0, 1), undefined, 'stall'],
     ['owned by another HelmRelease, even pending → stall', spec(), release({ owner: other, status: ReleaseStatus.PENDING_INSTALL }), [], fresh, undefined, 'stall'],

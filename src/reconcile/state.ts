@@ -36,7 +36,6 @@ const PENDING: ReadonlySet<number> = new Set([
   ReleaseStatus.PENDING_INSTALL,
   ReleaseStatus.PENDING_UPGRADE,
   ReleaseStatus.PENDING_ROLLBACK,
-  ReleaseStatus.UNINSTALLING,
 ]);
 
 /** Helm's own spelling of a release status (`pending-upgrade`). */
@@ -90,6 +89,14 @@ export function determineReleaseState(
         ? `revision ${release.revision} is ${status}, left by an operation that did not finish`
         : `revision ${release.revision} is ${status}: an operation is in progress`,
     };
+  }
+  if (release.status === ReleaseStatus.UNINSTALLING) {
+    // Helm records `uninstalling` before the delete hooks and keeps it when they fail: not a lock
+    // that Unlock can clear, but an uninstall to finish (remediated like a failure).
+    if (release.operationInProgress) {
+      return { kind: 'Locked', revision: release.revision, stale: false, reason: `revision ${release.revision} is uninstalling: an operation is in progress` };
+    }
+    return { kind: 'Failed', revision: release.revision, reason: `revision ${release.revision} is uninstalling, left by an uninstall that did not finish` };
   }
   if (release.status !== ReleaseStatus.DEPLOYED) {
     return { kind: 'Failed', revision: release.revision, reason: `revision ${release.revision} is ${status}` };
