@@ -176,9 +176,16 @@ export interface HelmRevision {
   readonly status: string;
 }
 
-/** Every revision of a release as the Helm CLI lists it, newest first; [] when it has none. */
+/**
+ * Every revision of a release as the Helm CLI lists it, newest first; [] when Helm says the
+ * release is not found. Any other failure of the CLI throws, so that "no release" is never the
+ * answer to a broken command.
+ */
 export async function helmHistory(namespace: string, release: string): Promise<HelmRevision[]> {
-  const res = await helm(['history', release, '--namespace', namespace, '--output', 'json']).catch(() => undefined);
+  const res = await helm(['history', release, '--namespace', namespace, '--output', 'json']).catch((err: unknown) => {
+    if (String((err as { stderr?: unknown }).stderr ?? '').includes('release: not found')) return undefined;
+    throw err;
+  });
   if (!res) return [];
   const rows = JSON.parse(res.stdout) as { revision: number; chart: string; status: string }[];
   return rows
