@@ -19,6 +19,7 @@ import type { RunningRunner } from '../support/runner.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
+const batch = kc.makeApiClient(k8s.BatchV1Api);
 const hrs = helmReleases();
 
 let ns: string;
@@ -66,7 +67,11 @@ describe('chart tests enabled', () => {
     expect(condition(hr, 'Released')).toMatchObject({ status: 'True', reason: 'InstallSucceeded' });
     expect(hr.status?.history?.[0]).toMatchObject({ revision: 1, status: 'deployed', testResult: 'Succeeded' });
     expect(hr.status).toMatchObject({ failures: 0, installFailures: 0 });
+    // The test hook really ran: its Job (kept until the next test run) completed.
+    const job = await batch.readNamespacedJob({ namespace: ns, name: 'pass-testable-test' });
+    expect(job.status?.conditions?.find((c) => c.type === 'Complete')?.status).toBe('True');
     const reasons = (await orderedEvents('pass')).map((e) => e.reason);
+    expect(reasons.indexOf('InstallSucceeded')).toBeGreaterThanOrEqual(0);
     expect(reasons.indexOf('TestSucceeded')).toBeGreaterThan(reasons.indexOf('InstallSucceeded'));
   });
 });
