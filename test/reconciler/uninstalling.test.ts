@@ -7,7 +7,7 @@
 // the release, so fixing the values does not let the uninstall through; deleting the quota does.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
+import { clusterEnv, helm, helmHistory, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
@@ -36,12 +36,8 @@ const failDelete = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-/** `[revision, status]` of every revision, newest first, as the Helm CLI lists them; [] when none. */
-async function helmHistory(release: string): Promise<[number, string][]> {
-  const res = await helm(['history', release, '--namespace', ns, '--output', 'json']).catch(() => undefined);
-  if (!res) return [];
-  return (JSON.parse(res.stdout) as { revision: number; status: string }[]).map((r): [number, string] => [r.revision, r.status]).sort((a, b) => b[0] - a[0]);
-}
+/** `[revision, status]` of every revision, newest first, as the Helm CLI lists them; [] when Helm finds none. */
+const history = async (release: string) => (await helmHistory(ns, release)).map((r): [number, string] => [r.revision, r.status]);
 
 const configMapExists = (name: string) => core.readNamespacedConfigMap({ namespace: ns, name }).then(() => true, () => false);
 const releaseSecrets = async (release: string) => (await core.listNamespacedSecret({ namespace: ns, labelSelector: `owner=helm,name=${release}` })).items;
@@ -123,7 +119,7 @@ describe('a non-atomic install whose remediation uninstall fails at the pre-dele
     expect(remediated?.message).toMatch(/^uninstall failed: .*fail-delete-pre-delete/);
     expect(hr.status).toMatchObject({ installFailures: 3, failures: 3, upgradeFailures: 0 });
     expect(hr.status?.release).toMatchObject({ revision: 1, chartVersion: '1.0.0', status: 'uninstalling' });
-    expect(await helmHistory('stuck')).toEqual([[1, 'uninstalling']]);
+    expect(await history('stuck')).toEqual([[1, 'uninstalling']]);
 
     // The uninstall never got past the hook: the release's objects are all there, and the last
     // attempt's hook Job is kept, failed at its deadline.
@@ -163,7 +159,7 @@ describe('a non-atomic install whose remediation uninstall fails at the pre-dele
     expect(condition(hr, 'Stalled')).toBeUndefined();
     expect(condition(hr, 'Reconciling')).toMatchObject({ status: 'True', reason: 'UninstallFailed' });
     expect(hr.status?.release).toMatchObject({ revision: 1, status: 'uninstalling' });
-    expect(await helmHistory('stuck')).toEqual([[1, 'uninstalling']]);
+    expect(await history('stuck')).toEqual([[1, 'uninstalling']]);
     expect(actionsStarted('stuck')).not.toContain('unlock');
   });
 
@@ -182,7 +178,7 @@ describe('a non-atomic install whose remediation uninstall fails at the pre-dele
     expect(hr.status).toMatchObject({ failures: 0, installFailures: 0, upgradeFailures: 0 });
     expect(hr.status?.release).toMatchObject({ revision: 1, chartVersion: '1.0.0', status: 'deployed' });
     // The uninstalling revision is gone; the new one was installed with the fixed values.
-    expect(await helmHistory('stuck')).toEqual([[1, 'deployed']]);
+    expect(await history('stuck')).toEqual([[1, 'deployed']]);
     const { stdout } = await helm(['get', 'values', 'stuck', '--namespace', ns, '--output', 'json']);
     expect(JSON.parse(stdout)).toEqual({ failInstall: false, failDelete: false });
 
@@ -207,7 +203,7 @@ describe('deleting a HelmRelease whose release fails its pre-delete hook', () =>
     const hr = await hrs.get(ns, 'doomed');
     expect((hr?.metadata as { deletionTimestamp?: string } | undefined)?.deletionTimestamp).toBeDefined();
     expect(hr?.metadata.finalizers).toContain('helm.project-planton.org/finalizer');
-    expect(await helmHistory('doomed')).toEqual([[1, 'uninstalling']]);
+    expect(await history('doomed')).toEqual([[1, 'uninstalling']]);
     expect(await configMapExists('doomed-fail-delete')).toBe(true);
     const reasons = await reasonsOf('doomed');
     expect(reasons).not.toContain('Orphaned');
@@ -219,7 +215,7 @@ describe('deleting a HelmRelease whose release fails its pre-delete hook', () =>
     await deleteQuota('doomed');
     await waitFor('doomed to be gone', async () => ((await hrs.get(ns, 'doomed')) === undefined ? true : undefined), 180_000, 1_000);
     expect(await releaseSecrets('doomed')).toHaveLength(0);
-    expect(await helmHistory('doomed')).toEqual([]);
+    expect(await history('doomed')).toEqual([]);
     expect(await configMapExists('doomed-fail-delete')).toBe(false);
     const events = await eventsFor(ns, 'doomed');
     const done = events.find((e) => e.reason === 'UninstallSucceeded');
