@@ -145,9 +145,10 @@ export const BAD_SPECS: readonly BadSpecCase[] = [
   ...['\\_\\_proto\\_\\_.x', 'a\\b', 'a\\'].map((targetPath) =>
     badWith(`targetPath ${targetPath}`, { valuesFrom: [{ kind: 'Secret', name: 's', targetPath }] }, 'spec.valuesFrom[0].targetPath', 'targetPath may escape only'),
   ),
-  ...['Apps', 'a.b', 'a_b', '-a', 'a'.repeat(64)].map((targetNamespace) =>
-    badWith(`targetNamespace ${targetNamespace.slice(0, 20)}`, { targetNamespace }, 'spec.targetNamespace', 'targetNamespace must be a namespace name'),
+  ...['Apps', 'a.b', 'a_b', '-a'].map((targetNamespace) =>
+    badWith(`targetNamespace ${targetNamespace}`, { targetNamespace }, 'spec.targetNamespace', 'targetNamespace must be a namespace name'),
   ),
+  badWith('a 64-character targetNamespace', { targetNamespace: 'a'.repeat(64) }, 'spec.targetNamespace', 'Too long'),
   ...['Deployer', 'a_b', 'a..b', 'system:serviceaccount:x:y'].map((serviceAccountName) =>
     badWith(`serviceAccountName ${serviceAccountName}`, { serviceAccountName }, 'spec.serviceAccountName', 'serviceAccountName must be a lowercase DNS-1123 name'),
   ),
