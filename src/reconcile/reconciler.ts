@@ -28,7 +28,8 @@ import { upgrade } from './actions/upgrade.js';
 import { ConditionType, findCondition, Reason } from './conditions.js';
 import { type ActionPlan, attemptsFor, decide, decideDeletion, type Plan, preflight, shouldCheckDrift } from './decide.js';
 import type { DependencyReadiness } from './dependencies.js';
-import { AuthSecretError, classifyError, type ErrorVerdict, RUNNER_RECHECK_MS } from './errors.js';
+import { chartRefOf } from './chart-ref.js';
+import { classifyError, type ErrorVerdict, RUNNER_RECHECK_MS } from './errors.js';
 import { Redactor } from './redaction.js';
 import { describeOwner, determineReleaseState, type Desired, type Owner } from './state.js';
 import { releaseIdentity, type TenancyPolicy } from './tenancy.js';
@@ -171,7 +172,7 @@ export class Reconciler {
       const resolved = await resolveValues(spec.valuesFrom, spec.values, this.#d.reader.valuesSource(obj.metadata.namespace), redactor);
       values = resolved.values;
       desired = { chartVersion: spec.version, valuesDigest: resolved.digest, configDigest: configDigest({ repo: spec.repo }) };
-      chart = await this.#chartRef(obj, spec, redactor);
+      chart = await chartRefOf(spec, obj.metadata.namespace, { reader: this.#d.reader, allowInsecureHttp: this.#d.config.allowInsecureHttp }, redactor);
     } catch (err) {
       return { ...started, error: classifyError(err) };
     }
@@ -498,42 +499,6 @@ export class Reconciler {
     return spec.targetNamespace ?? obj.metadata.namespace;
   }
 
-  /** The chart to pull and how; repository credentials are added to `redactor`. */
-  async #chartRef(obj: HelmReleaseObject, spec: HelmReleaseSpec, redactor: Redactor): Promise<ChartRefInput> {
-    const chart: { -readonly [K in keyof ChartRefInput]: ChartRefInput[K] } = {
-      repo: spec.repo,
-      name: spec.name,
-      version: spec.version,
-      allowInsecureHttp: this.#d.config.allowInsecureHttp,
-    };
-    const ns = obj.metadata.namespace;
-    const secretRef = spec.auth?.secretRef?.name;
-    if (secretRef) {
-      const s = await this.#d.reader.read('Secret', ns, secretRef);
-      if (!s.data) throw new AuthSecretError(`repository credentials Secret ${secretRef} not found`);
-      const docker = s.data['.dockerconfigjson'];
-      const username = s.data['username'];
-      const password = s.data['password'];
-      for (const v of [docker, username, password]) if (v !== undefined) redactor.add(v);
-      if (docker !== undefined) redactor.addValues(dockerAuthsOf(docker));
-      if (docker !== undefined) {
-        chart.credentials = { kind: { $case: 'dockerConfigJson', value: Buffer.from(docker) } };
-      } else if (username !== undefined && password !== undefined) {
-        chart.credentials = { kind: { $case: 'basicAuth', value: { username, password } } };
-      } else {
-        throw new AuthSecretError(`Secret ${secretRef} has neither username and password nor .dockerconfigjson`);
-      }
-    }
-    const caRef = spec.auth?.caSecretRef?.name;
-    if (caRef) {
-      const s = await this.#d.reader.read('Secret', ns, caRef);
-      const ca = s.data?.['ca.crt'];
-      if (ca === undefined) throw new AuthSecretError(`CA Secret ${caRef} not found or has no ca.crt`);
-      chart.caBundle = Buffer.from(ca);
-    }
-    return chart;
-  }
-
   #dependenciesNotReady(obj: HelmReleaseObject, spec: HelmReleaseSpec): Promise<string[]> {
     return this.#d.dependencies.notReady(obj.metadata.namespace, spec.dependsOn);
   }
@@ -542,28 +507,6 @@ export class Reconciler {
 /** This HelmRelease as the owner recorded on its Helm release. */
 function ownerOf(obj: HelmReleaseObject): Owner {
   return { namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid };
-}
-
-/**
- * The credentials inside a `.dockerconfigjson` (each registry's `auth`, `username`, `password`
- * and `identitytoken`, and the decoded `user:password`), for the redactor; nothing when it does
- * not parse.
- */
-function dockerAuthsOf(docker: string): string[] {
-  try {
-    const doc = JSON.parse(docker) as { auths?: Record<string, Record<string, unknown>> };
-    const out: string[] = [];
-    for (const entry of Object.values(doc.auths ?? {})) {
-      for (const k of ['auth', 'username', 'password', 'identitytoken', 'registrytoken']) {
-        const v = entry[k];
-        if (typeof v === 'string') out.push(v);
-      }
-      if (typeof entry['auth'] === 'string') out.push(...Buffer.from(entry['auth'], 'base64').toString('utf8').split(':'));
-    }
-    return out;
-  } catch {
-    return [];
-  }
 }
 
 /** The finish with every message it carries scrubbed of the reconcile's secret strings. */
