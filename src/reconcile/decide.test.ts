@@ -62,6 +62,7 @@ describe('decide', () => {
     ['failed install (nothing deployed before) → uninstall', spec(), release({ status: ReleaseStatus.FAILED, revision: 1 }), [rev(1, ReleaseStatus.FAILED)], same(1, 0), undefined, 'uninstall-remediation'],
     ['failed and retries spent → stall', spec({ remediation: { retries: 0 } }), release({ status: ReleaseStatus.FAILED, revision: 3 }), [rev(2, ReleaseStatus.SUPERSEDED)], same(0, 1), undefined, 'stall'],
     ['failed, but the spec changed since → upgrade', spec(), release({ status: ReleaseStatus.FAILED, revision: 3 }), [rev(2, ReleaseStatus.SUPERSEDED)], fresh, undefined, 'upgrade'],
+    ['failed install, the spec changed since → uninstall, counted as the new attempt', spec(), release({ status: ReleaseStatus.FAILED, revision: 1 }), [rev(1, ReleaseStatus.FAILED)], fresh, undefined, 'uninstall-remediation'],
     ['tests enabled, not run → test', spec({ test: { enable: true } }), release({ tests: { hasTests: true, ran: false, succeeded: false, completedTime: undefined } }), [], fresh, undefined, 'test'],
     ['tests failed → rollback', spec({ test: { enable: true } }), release({ revision: 3, tests: { hasTests: true, ran: true, succeeded: false, completedTime: undefined } }), [rev(2, ReleaseStatus.SUPERSEDED)], same(0, 1), undefined, 'rollback'],
     ['tests failed but ignored → ready', spec({ test: { enable: true, ignoreFailures: true } }), release({ tests: { hasTests: true, ran: true, succeeded: false, completedTime: undefined } }), [], fresh, 0, 'ready'],
@@ -162,6 +163,12 @@ describe('decideDeletion', () => {
     const plan = decideDeletion({ spec: spec(), releaseExists: true, owner: 'other', ownerReason: 'it is owned by HelmRelease team-b/db (uid uid-db)' });
     expect(plan.reason).toContain('team-b/db');
   });
+});
+
+it('the uninstall that starts a new attempt counts against it', () => {
+  const s = spec();
+  const plan = decide({ spec: s, state: determineReleaseState(s, desired, release({ status: ReleaseStatus.UNINSTALLING, revision: 1 }), self), history: [], attempts: fresh });
+  expect(plan).toMatchObject({ kind: 'uninstall-remediation', counter: 'install' });
 });
 
 describe('releases under earlier names', () => {

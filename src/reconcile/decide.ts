@@ -166,7 +166,9 @@ function decideFailed(input: DecideInput, revision: number, reason: string): Pla
   if (!attempts.sameAttempt) {
     // The spec or values changed since the failure: try the new desired state directly. A
     // release that never deployed cannot be upgraded, so it is removed and installed again.
-    if (previous === undefined) return { kind: 'uninstall-remediation', reason: `${reason}, and nothing was ever deployed` };
+    // The uninstall is the first step of the new attempt and counts as one: if it keeps failing
+    // (a delete hook), the attempt runs out of retries instead of being tried for ever.
+    if (previous === undefined) return { kind: 'uninstall-remediation', reason: `${reason}, and nothing was ever deployed`, counter: 'install' };
     return { kind: 'upgrade', reason: `${reason}; the spec changed since` };
   }
   const failures = previous === undefined ? attempts.install : attempts.upgrade;

@@ -213,7 +213,7 @@ export class Reconciler {
       plan,
       desired,
       observed,
-      newAttempt: !attempts.sameAttempt && (plan.kind === 'install' || plan.kind === 'upgrade'),
+      newAttempt: !attempts.sameAttempt && (plan.kind === 'install' || plan.kind === 'upgrade' || plan.kind === 'uninstall-remediation'),
       ...(drifted !== undefined ? { drifted } : {}),
       ...(resetRequested ? { handledRequest: request } : {}),
       ...(state.kind === 'OutOfSync' && state.adopt && plan.kind === 'upgrade' ? { adopting: true } : {}),

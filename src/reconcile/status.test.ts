@@ -91,6 +91,13 @@ describe('nextStatus', () => {
     expect(kept).toMatchObject({ failures: 4, installFailures: 4 });
   });
 
+  it('an uninstall that starts a new attempt records the attempt and counts its failure', () => {
+    const failedUninstall: ActionResult = { action: 'uninstall', succeeded: false, reason: Reason.UninstallFailed, message: 'uninstall failed', counter: 'install' };
+    const old = { ...afterInstall, installFailures: 3, failures: 3, lastAttemptedGeneration: 1 };
+    const s = nextStatus(input(old, { result: failedUninstall, generation: 2, newAttempt: true, verdict: summarize([], undefined, failedUninstall, undefined, false) }));
+    expect(s).toMatchObject({ installFailures: 1, failures: 1, lastAttemptedGeneration: 2, lastAttemptedValuesDigest: 'v1' });
+  });
+
   it('keeps lastTransitionTime while the status does not change', () => {
     const later = nextStatus(input(afterInstall, { nowIso: '2026-11-25T12:00:00Z', verdict: { kind: 'ready', reason: 'Other', message: 'x' } }));
     expect(later.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime).toBe('2026-11-25T10:00:00Z');

@@ -134,6 +134,16 @@ export function nextStatus(input: StatusInput): HelmReleaseStatus {
 
   if (result) {
     const testsGate = input.spec?.test.enable === true && !input.spec.test.ignoreFailures;
+    if (result.action === 'uninstall' && input.newAttempt && input.desired) {
+      // The uninstall that starts a new attempt (the spec changed on a release never deployed):
+      // recorded as that attempt, so its failures are counted against it.
+      attempted = {
+        lastAttemptedChartVersion: input.desired.chartVersion,
+        lastAttemptedValuesDigest: input.desired.valuesDigest,
+        lastAttemptedGeneration: generation,
+        lastAttemptedConfigDigest: input.desired.configDigest,
+      };
+    }
     if (result.attempted && input.desired) {
       attempted = {
         lastAttemptedChartVersion: input.desired.chartVersion,

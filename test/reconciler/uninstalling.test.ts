@@ -13,6 +13,7 @@ import {
   eventsFor,
   helmReleases,
   type HelmReleaseView,
+  requestReconcile,
   type RunningController,
   useController,
   waitForCondition,
@@ -163,8 +164,20 @@ describe('a non-atomic install whose remediation uninstall fails at the pre-dele
     expect(actionsStarted('stuck')).not.toContain('unlock');
   });
 
+  it('the new attempt’s failing uninstalls are counted too: Stalled RetriesExhausted again, not retried for ever', async () => {
+    const hr = await waitFor('stuck Stalled for generation 2', async () => {
+      const cur = await hrs.get(ns, 'stuck');
+      const current = cur?.status?.observedGeneration === cur?.metadata.generation && cur?.status?.lastAttemptedGeneration === cur?.metadata.generation;
+      return current && condition(cur, 'Stalled')?.reason === 'RetriesExhausted' ? cur : undefined;
+    }, 240_000, 1_000);
+    expect(condition(hr, 'Stalled')?.message).toContain('install failed 3 time(s) and remediation.retries is 2');
+    expect(hr.status?.release).toMatchObject({ revision: 1, status: 'uninstalling' });
+  });
+
   it('once the hook can succeed (its ResourceQuota deleted), it is uninstalled and installed again: Ready', async () => {
     await deleteQuota('stuck');
+    // Stalled (above): a user who removed the cause outside the spec asks for a retry.
+    await requestReconcile(ns, 'stuck');
     const hr = await waitFor('stuck Ready, its release deployed', async () => {
       const cur = await hrs.get(ns, 'stuck');
       const current = cur?.status?.observedGeneration === cur?.metadata.generation;

@@ -136,6 +136,7 @@ export interface HelmReleaseView {
     upgradeFailures?: number;
     drift?: { objectsDrifted: number; lastDetectedTime?: string; lastCorrectedTime?: string };
     lastHandledReconcileTime?: string;
+    lastAttemptedGeneration?: number;
     previousReleases?: { name: string; namespace: string }[];
   };
 }
