@@ -143,7 +143,7 @@ export class Reconciler {
       await this.#d.api.setFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER]);
     }
     const finish = await this.#run(obj, prev, spec, signal, log);
-    return this.#conclude(obj, prev, scrubbed(finish), log);
+    return this.#conclude(obj, prev, finish, log);
   }
 
   async #run(
@@ -289,8 +289,7 @@ export class Reconciler {
   async #conclude(obj: HelmReleaseObject, prev: HelmReleaseStatus | undefined, f: Finish, parentLog: Logger): Promise<ReconcileOutcome> {
     const scrub = (t: string) => f.redactor?.scrub(t) ?? t;
     const log = f.redactor ? parentLog.redacting(scrub) : parentLog;
-    const summary = summarize(prev?.conditions ?? [], f.plan, f.result, f.error, f.followUp ?? false);
-    const verdict = { ...summary, message: scrub(summary.message) };
+    const verdict = summarize(prev?.conditions ?? [], f.plan, f.result, f.error, f.followUp ?? false);
     const built = nextStatus({
       ...this.#statusBase(obj, prev, f.spec),
       spec: f.spec,
@@ -303,7 +302,8 @@ export class Reconciler {
       ...(f.handledRequest ? { handledReconcileRequest: f.handledRequest } : {}),
       ...(f.previousReleases ? { previousReleases: f.previousReleases } : {}),
     });
-    // Every message the status carries, whatever produced it, once more through the scrubber.
+    // Messages are scrubbed where they leave: here every condition message, whatever produced it;
+    // events in #events, log lines by the redacting logger.
     const status = { ...built, conditions: built.conditions?.map((c) => ({ ...c, message: scrub(c.message) })) };
     await this.#write(obj, prev, status, log);
     await this.#events(obj, prev, status, f, verdict, log);
@@ -507,17 +507,6 @@ export class Reconciler {
 /** This HelmRelease as the owner recorded on its Helm release. */
 function ownerOf(obj: HelmReleaseObject): Owner {
   return { namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid };
-}
-
-/** The finish with every message it carries scrubbed of the reconcile's secret strings. */
-function scrubbed(f: Finish): Finish {
-  const r = f.redactor;
-  if (!r) return f;
-  return {
-    ...f,
-    ...(f.result ? { result: { ...f.result, message: r.scrub(f.result.message) } } : {}),
-    ...(f.error ? { error: { ...f.error, message: r.scrub(f.error.message) } } : {}),
-  };
 }
 
 function isAction(plan: Plan): plan is ActionPlan {

@@ -19,6 +19,8 @@ import {
   startController,
   useController,
   waitForCondition,
+  requestReconcile,
+  watchConditions,
 } from '../support/controller.js';
 import { type RunningRunner, runnerApi, startRunner } from '../support/runner.js';
 
@@ -54,32 +56,11 @@ const eventOf = (name: string, reason: string, timeoutMs = 120_000) =>
 
 /** Asks for a reconcile now (the request annotation) and waits until the controller reports it handled. */
 async function reconcileNow(name: string): Promise<HelmReleaseView> {
-  const at = new Date().toISOString();
-  await kubectl(['annotate', '--overwrite', '--namespace', ns, `helmrelease/${name}`, `helm.project-planton.org/reconcile-requested-at=${at}`]);
+  const at = await requestReconcile(ns, name);
   return waitFor(`${name} to handle the reconcile request of ${at}`, async () => {
-    const hr = (await hrs.get(ns, name)) as (HelmReleaseView & { status?: { lastHandledReconcileTime?: string } }) | undefined;
+    const hr = await hrs.get(ns, name);
     return hr?.status?.lastHandledReconcileTime === at ? hr : undefined;
   }, 60_000, 250);
-}
-
-type ConditionView = NonNullable<NonNullable<HelmReleaseView['status']>['conditions']>[number];
-
-/**
- * Records the conditions of every version of a HelmRelease, from a watch: a state that lasts
- * only until the next retry (about a second) is seen even when polling would miss it.
- */
-async function watchConditions(name: string): Promise<{ readonly seen: ConditionView[][]; stop(): void }> {
-  const seen: ConditionView[][] = [];
-  const watch = new k8s.Watch(kc);
-  const request = await watch.watch(
-    `/apis/helm.project-planton.org/v1/namespaces/${ns}/helmreleases`,
-    { fieldSelector: `metadata.name=${name}` },
-    (_phase, obj: HelmReleaseView) => {
-      seen.push(obj.status?.conditions ?? []);
-    },
-    () => undefined,
-  );
-  return { seen, stop: () => request.abort() };
 }
 
 /** A loopback port nothing listens on (it was free a moment ago). */
@@ -380,7 +361,7 @@ describe('an operation that does not finish', () => {
 
   it('the release installed with the Helm CLI while the controller installs it: Ready=False RunnerError, then adopted', async () => {
     const repo = await heldRepository(clusterEnv().PLANTON_HTTP_REPO);
-    const versions = await watchConditions('race');
+    const versions = await watchConditions(ns, 'race');
     try {
       await hrs.create(ns, 'race', plain({ repo: repo.url }));
       // The runner is in the controller's install, pulling the chart: the release was absent.

@@ -12,11 +12,11 @@ import {
   condition,
   eventsFor,
   helmReleases,
-  type HelmReleaseView,
   requestReconcile,
   type RunningController,
   useController,
   waitForCondition,
+  watchConditions,
 } from '../support/controller.js';
 
 const kc = kubeConfig();
@@ -56,22 +56,6 @@ const atLeastUninstallFailures = (name: string, count: number, timeoutMs = 180_0
     return failed.length >= count ? failed : undefined;
   }, timeoutMs, 1_000);
 
-type ConditionView = NonNullable<NonNullable<HelmReleaseView['status']>['conditions']>[number];
-
-/** Records the conditions of every version of a HelmRelease, from a watch, so no passing state is missed. */
-async function watchConditions(name: string): Promise<{ readonly seen: ConditionView[][]; stop(): void }> {
-  const seen: ConditionView[][] = [];
-  const request = await new k8s.Watch(kc).watch(
-    `/apis/helm.project-planton.org/v1/namespaces/${ns}/helmreleases`,
-    { fieldSelector: `metadata.name=${name}` },
-    (_phase, obj: HelmReleaseView) => {
-      seen.push(obj.status?.conditions ?? []);
-    },
-    () => undefined,
-  );
-  return { seen, stop: () => request.abort() };
-}
-
 /** The actions the controller logged starting for HelmRelease `name`. */
 function actionsStarted(name: string): string[] {
   const key = `${ns}/${name}`;
@@ -93,7 +77,7 @@ describe('a non-atomic install whose remediation uninstall fails at the pre-dele
   afterAll(() => watch?.stop());
 
   it('leaves the release uninstalling; the uninstall is retried, counted, then Stalled RetriesExhausted naming uninstalling', async () => {
-    watch = await watchConditions('stuck');
+    watch = await watchConditions(ns, 'stuck');
     await hrs.create(ns, 'stuck', failDelete({
       atomic: false,
       values: { failInstall: true, failDelete: true },

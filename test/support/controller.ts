@@ -176,6 +176,22 @@ export async function requestReconcile(namespace: string, name: string): Promise
   return at;
 }
 
+export type ConditionView = NonNullable<NonNullable<HelmReleaseView['status']>['conditions']>[number];
+
+/** Records the conditions of every version of a HelmRelease, from a watch, so no passing state is missed. */
+export async function watchConditions(namespace: string, name: string): Promise<{ readonly seen: ConditionView[][]; stop(): void }> {
+  const seen: ConditionView[][] = [];
+  const request = await new k8s.Watch(kubeConfig()).watch(
+    `/apis/helm.project-planton.org/v1/namespaces/${namespace}/helmreleases`,
+    { fieldSelector: `metadata.name=${name}` },
+    (_phase, obj: HelmReleaseView) => {
+      seen.push(obj.status?.conditions ?? []);
+    },
+    () => undefined,
+  );
+  return { seen, stop: () => request.abort() };
+}
+
 /** Waits until `hr` has condition `type` with `status` for its current generation. */
 export async function waitForCondition(namespace: string, name: string, type: string, status: string, timeoutMs = 120_000, reason?: string): Promise<HelmReleaseView> {
   const api = helmReleases();
