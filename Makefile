@@ -17,7 +17,7 @@ $(NPM_STAMP): package.json package-lock.json
 
 deps: $(NPM_STAMP) ## Install the pinned npm toolchain (Node 24, buf, ts-proto, TypeScript, vitest).
 
-generate: deps ## Regenerate src/gen and helm-runner/gen from proto/ (buf generate), then buf lint.
+generate: deps ## Regenerate src/gen, helm-runner/gen and sdk/go/planton from proto/ (buf generate), then buf lint.
 	npm run generate
 
 breaking: deps ## buf breaking against the main branch.
@@ -46,6 +46,7 @@ test: deps ## Every test: checks, Go and TypeScript unit tests, integration test
 
 test-unit: deps ## Unit tests only (no cluster).
 	cd helm-runner && go test ./...
+	cd sdk/go && go test ./...
 	npx vitest run --project unit --passWithNoTests
 
 test-integration: deps ## Integration tests against a running cluster (make cluster-up first).

@@ -19,8 +19,8 @@ trap cleanup EXIT
 
 step "generated code and CRD are up to date (buf generate, buf lint, CRD generator)"
 npm run --silent generate
-if [[ -n $(git status --porcelain -- src/gen helm-runner/gen deploy/crds) ]]; then
-  git status --short -- src/gen helm-runner/gen deploy/crds
+if [[ -n $(git status --porcelain -- src/gen helm-runner/gen sdk/go/planton deploy/crds) ]]; then
+  git status --short -- src/gen helm-runner/gen sdk/go/planton deploy/crds
   echo "generated code differs from the committed tree: run 'make generate' and commit" >&2
   exit 1
 fi
@@ -35,8 +35,9 @@ fi
 step "TypeScript type check"
 npm run --silent typecheck
 
-step "Go: vet and unit tests (helm-runner)"
+step "Go: vet and unit tests (helm-runner, sdk/go)"
 (cd helm-runner && go vet ./... && go test ./...)
+(cd sdk/go && go vet ./... && go test ./...)
 
 step "TypeScript unit tests"
 npx vitest run --project unit --passWithNoTests

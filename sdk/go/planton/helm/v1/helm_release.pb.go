@@ -1825,8 +1825,8 @@ const file_planton_helm_v1_helm_release_proto_rawDesc = "" +
 	"\x0eDeletionPolicy\x12\x1f\n" +
 	"\x1bDELETION_POLICY_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELETION_POLICY_DELETE\x10\x01\x12\x1a\n" +
-	"\x16DELETION_POLICY_ORPHAN\x10\x02B\xe0\x01\n" +
-	"\x13com.planton.helm.v1B\x10HelmReleaseProtoP\x01ZYgithub.com/project-planton/helm-release-controller/helm-runner/gen/planton/helm/v1;helmv1\xa2\x02\x03PHX\xaa\x02\x0fPlanton.Helm.V1\xca\x02\x0fPlanton\\Helm\\V1\xe2\x02\x1bPlanton\\Helm\\V1\\GPBMetadata\xea\x02\x11Planton::Helm::V1b\x06proto3"
+	"\x16DELETION_POLICY_ORPHAN\x10\x02B\xd7\x01\n" +
+	"\x13com.planton.helm.v1B\x10HelmReleaseProtoP\x01ZPgithub.com/project-planton/helm-release-controller/sdk/go/planton/helm/v1;helmv1\xa2\x02\x03PHX\xaa\x02\x0fPlanton.Helm.V1\xca\x02\x0fPlanton\\Helm\\V1\xe2\x02\x1bPlanton\\Helm\\V1\\GPBMetadata\xea\x02\x11Planton::Helm::V1b\x06proto3"
 
 var (
 	file_planton_helm_v1_helm_release_proto_rawDescOnce sync.Once

@@ -1784,8 +1784,8 @@ const file_planton_helm_v1_helm_release_service_proto_rawDesc = "" +
 	"\aHistory\x12\x1f.planton.helm.v1.HistoryRequest\x1a .planton.helm.v1.HistoryResponse\x12R\n" +
 	"\tReconcile\x12!.planton.helm.v1.ReconcileRequest\x1a\".planton.helm.v1.ReconcileResponse\x12L\n" +
 	"\aSuspend\x12\x1f.planton.helm.v1.SuspendRequest\x1a .planton.helm.v1.SuspendResponse\x12I\n" +
-	"\x06Resume\x12\x1e.planton.helm.v1.ResumeRequest\x1a\x1f.planton.helm.v1.ResumeResponseB\xe7\x01\n" +
-	"\x13com.planton.helm.v1B\x17HelmReleaseServiceProtoP\x01ZYgithub.com/project-planton/helm-release-controller/helm-runner/gen/planton/helm/v1;helmv1\xa2\x02\x03PHX\xaa\x02\x0fPlanton.Helm.V1\xca\x02\x0fPlanton\\Helm\\V1\xe2\x02\x1bPlanton\\Helm\\V1\\GPBMetadata\xea\x02\x11Planton::Helm::V1b\x06proto3"
+	"\x06Resume\x12\x1e.planton.helm.v1.ResumeRequest\x1a\x1f.planton.helm.v1.ResumeResponseB\xde\x01\n" +
+	"\x13com.planton.helm.v1B\x17HelmReleaseServiceProtoP\x01ZPgithub.com/project-planton/helm-release-controller/sdk/go/planton/helm/v1;helmv1\xa2\x02\x03PHX\xaa\x02\x0fPlanton.Helm.V1\xca\x02\x0fPlanton\\Helm\\V1\xe2\x02\x1bPlanton\\Helm\\V1\\GPBMetadata\xea\x02\x11Planton::Helm::V1b\x06proto3"
 
 var (
 	file_planton_helm_v1_helm_release_service_proto_rawDescOnce sync.Once
