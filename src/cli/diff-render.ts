@@ -90,12 +90,13 @@ export function lineDiff(a: readonly string[], b: readonly string[]): Edit[] {
       out.push({ op: ' ', line: a[i] as string });
       i++;
       j++;
-    } else if (j < b.length && (i >= a.length || (lcs[i]?.[j + 1] ?? 0) >= (lcs[i + 1]?.[j] ?? 0))) {
-      out.push({ op: '+', line: b[j] as string });
-      j++;
-    } else {
+    } else if (i < a.length && (j >= b.length || (lcs[i + 1]?.[j] ?? 0) >= (lcs[i]?.[j + 1] ?? 0))) {
+      // Removals before additions, as unified diffs print them.
       out.push({ op: '-', line: a[i] as string });
       i++;
+    } else {
+      out.push({ op: '+', line: b[j] as string });
+      j++;
     }
   }
   return out;
@@ -136,10 +137,11 @@ function renderObject(o: ObjectDiff, p: Palette): string[] {
 function summary(d: ReleaseDiff): string {
   const objects = changedObjects(d.response);
   const count = (c: number) => objects.filter((o) => o.change === c).length;
+  const version = d.response.chartVersion ? ` (chart version ${d.response.chartVersion})` : '';
+  const head = `HelmRelease ${d.namespace}/${d.name}`;
+  if (!d.response.install && objects.length === 0) return `${head}: no changes${version}`;
   const what = d.response.install ? 'install' : 'upgrade';
-  const version = d.response.chartVersion ? ` chart version ${d.response.chartVersion}` : '';
-  if (!d.response.install && objects.length === 0) return `HelmRelease ${d.namespace}/${d.name}: no changes (${version.trim() || 'chart'})`;
-  return `HelmRelease ${d.namespace}/${d.name}: ${what}${version}: ${count(ChangeType.CREATE)} to add, ${count(ChangeType.UPDATE)} to change, ${count(ChangeType.DELETE)} to remove`;
+  return `${head}: ${what}${version}: ${count(ChangeType.CREATE)} to add, ${count(ChangeType.UPDATE)} to change, ${count(ChangeType.DELETE)} to remove`;
 }
 
 /** The text of the previews, one block per HelmRelease; `colour` adds ANSI colours. */
