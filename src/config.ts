@@ -26,6 +26,18 @@ const Config = z.strictObject({
   watchNamespace: z.string(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   shutdownGraceMs: z.number().int().min(0),
+  apiAddr: z.union([z.literal(''), HostPort]),
+  apiTlsCert: z.string(),
+  apiTlsKey: z.string(),
+  apiTlsReloadMs: z.number().int().min(1_000),
+  apiTokenAudiences: z.array(z.string().min(1)),
+  apiMaxMessageBytes: z.coerce.number().int().min(64 * 1024).max(64 * 1024 * 1024),
+  apiMaxConcurrentStreams: z.coerce.number().int().min(1).max(10_000),
+  apiMaxWatches: z.coerce.number().int().min(1).max(100_000),
+  apiCallTimeoutMs: z.number().int().min(1_000),
+}).refine((c) => c.apiAddr === '' || (c.apiTlsCert !== '' && c.apiTlsKey !== ''), {
+  message: 'the gRPC API serves TLS only: give --api-tls-cert and --api-tls-key with --api-addr',
+  path: ['apiAddr'],
 });
 export type Config = z.output<typeof Config>;
 
@@ -54,6 +66,17 @@ Flags:
   --watch-namespace NS               only this namespace (default: all)
   --log-level debug|info|warn|error  (default info)
   --shutdown-grace DURATION          time in-flight Helm operations get on SIGTERM (default 30s)
+
+The public gRPC API (HelmReleaseService, health, reflection), on every replica; TLS only:
+  --api-addr HOST:PORT               serve it here (default: not served)
+  --api-tls-cert FILE                PEM serving certificate (chain); re-read when it changes
+  --api-tls-key FILE                 PEM private key of the certificate
+  --api-tls-reload-interval DURATION how often the files are re-read (default 30s)
+  --api-token-audiences AUD,AUD      audiences a caller's token must carry (default: the API server's)
+  --api-max-message-bytes N          largest request accepted (default 4194304)
+  --api-max-concurrent-streams N     concurrent calls per connection (default 100)
+  --api-max-watches N                Watch streams served at once (default 1000)
+  --api-call-timeout DURATION        longest a unary call may run (default 2m)
 `;
 
 /** Parses flags; throws an Error whose message names the bad flag. */
@@ -78,9 +101,22 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       'watch-namespace': { type: 'string', default: '' },
       'log-level': { type: 'string', default: 'info' },
       'shutdown-grace': { type: 'string', default: '30s' },
+      'api-addr': { type: 'string', default: '' },
+      'api-tls-cert': { type: 'string', default: '' },
+      'api-tls-key': { type: 'string', default: '' },
+      'api-tls-reload-interval': { type: 'string', default: '30s' },
+      'api-token-audiences': { type: 'string', default: '' },
+      'api-max-message-bytes': { type: 'string', default: String(4 * 1024 * 1024) },
+      'api-max-concurrent-streams': { type: 'string', default: '100' },
+      'api-max-watches': { type: 'string', default: '1000' },
+      'api-call-timeout': { type: 'string', default: '2m' },
     },
   });
   const grace = durationMs(values['shutdown-grace']);
+  const ms = (v: string): number => {
+    const d = durationMs(v);
+    return Number.isNaN(d) ? -1 : d;
+  };
   const parsed = Config.safeParse({
     kubeconfig: values.kubeconfig ?? env['KUBECONFIG'],
     runnerAddress: values['runner-address'],
@@ -98,9 +134,22 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     watchNamespace: values['watch-namespace'],
     logLevel: values['log-level'],
     shutdownGraceMs: Number.isNaN(grace) ? -1 : grace,
+    apiAddr: values['api-addr'],
+    apiTlsCert: values['api-tls-cert'],
+    apiTlsKey: values['api-tls-key'],
+    apiTlsReloadMs: ms(values['api-tls-reload-interval']),
+    apiTokenAudiences: splitList(values['api-token-audiences']),
+    apiMaxMessageBytes: values['api-max-message-bytes'],
+    apiMaxConcurrentStreams: values['api-max-concurrent-streams'],
+    apiMaxWatches: values['api-max-watches'],
+    apiCallTimeoutMs: ms(values['api-call-timeout']),
   });
   if (!parsed.success) {
-    const names: Record<string, string> = { shutdownGraceMs: 'shutdown-grace' };
+    const names: Record<string, string> = {
+      shutdownGraceMs: 'shutdown-grace',
+      apiTlsReloadMs: 'api-tls-reload-interval',
+      apiCallTimeoutMs: 'api-call-timeout',
+    };
     throw new Error(
       parsed.error.issues
         .map((i) => {

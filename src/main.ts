@@ -16,6 +16,8 @@ import { DependencyReadiness } from './reconcile/dependencies.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { RunnerClient } from './runner/client.js';
 import { startHttpServer } from './server/http-server.js';
+import { startApi } from './api-server/start.js';
+import type { ApiServer } from './api-server/server.js';
 
 const COMPONENT = 'planton-helm-controller';
 
@@ -44,6 +46,16 @@ async function run(config: Config, log: Logger, stop: AbortSignal): Promise<void
     },
   });
   log.info('serving metrics and health', { address: `${host}:${http.port}` });
+  const reader = new ObjectReader(kubeConfig);
+  // The API is a front to the Kubernetes API: every replica serves it, leader or standby.
+  let api: ApiServer | undefined;
+  try {
+    if (config.apiAddr !== '') api = await startApi({ config, kubeConfig, runner, reader, registry, log });
+  } catch (err) {
+    runner.close();
+    await http.close();
+    throw err;
+  }
 
   const elector = config.leaderElect
     ? new LeaderElector({
@@ -64,7 +76,6 @@ async function run(config: Config, log: Logger, stop: AbortSignal): Promise<void
       leading = true;
       log.info('leading', { identity: config.identity });
     }
-    const reader = new ObjectReader(kubeConfig);
     const cache = { get: (ns: string, name: string) => controller?.cache.get(ns, name) };
     const reconciler = new Reconciler({
       runner,
@@ -112,6 +123,7 @@ async function run(config: Config, log: Logger, stop: AbortSignal): Promise<void
     await Promise.race([done, waitAbort(grace)]);
     await controller.stop({ abortInFlight: true });
   } finally {
+    await api?.close(Math.max(config.shutdownGraceMs, 1));
     await elector?.release().catch((err: unknown) => log.warn('lease not released', { error: err }));
     runner.close();
     await http.close();

@@ -85,6 +85,11 @@ export class KubeRest {
 
   /** Sends one request; resolves with the parsed JSON body of a 2xx answer, else throws KubeRestError. */
   async json<T = unknown>(req: RestRequest): Promise<T> {
+    return (await this.request<T>(req)).body;
+  }
+
+  /** As json(), with the answer's status code (e.g. 201 when a server-side apply created the object). */
+  async request<T = unknown>(req: RestRequest): Promise<{ status: number; body: T }> {
     const res = await this.send(req);
     const text = await readBody(res);
     const body = text === '' ? undefined : (JSON.parse(text) as unknown);
@@ -97,7 +102,7 @@ export class KubeRest {
         `${req.method} ${req.path}: ${status} ${typeof s.message === 'string' ? s.message : text.slice(0, 200)}`,
       );
     }
-    return body as T;
+    return { status, body: body as T };
   }
 
   /** Sends one request and resolves with the response, whatever its status (for streams). */

@@ -228,3 +228,32 @@ export function createMetrics(registry: Registry, controller: string): Metrics {
     },
   };
 }
+
+export interface ApiMetrics {
+  /** Calls of the public gRPC API by method and gRPC code (a Watch is observed when it ends). */
+  readonly requestDuration: Histogram<'method' | 'code'>;
+  /** Watch streams open now. */
+  readonly watches: Gauge;
+  /** When the API's serving certificate expires (Unix seconds), for an alert before it does. */
+  readonly certificateExpiry: Gauge;
+}
+
+/** Metrics of the public gRPC API; labels are RPC names and gRPC code names only. */
+export function createApiMetrics(registry: Registry): ApiMetrics {
+  const registers = [registry];
+  return {
+    requestDuration: new Histogram({
+      name: 'planton_helm_api_request_duration_seconds',
+      help: 'Duration of calls to the public gRPC API (HelmReleaseService), by method and gRPC code',
+      labelNames: ['method', 'code'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    watches: new Gauge({ name: 'planton_helm_api_watch_streams', help: 'Watch streams of the public gRPC API open now', registers }),
+    certificateExpiry: new Gauge({
+      name: 'planton_helm_api_certificate_expiry_timestamp_seconds',
+      help: 'When the serving certificate of the public gRPC API expires, as Unix seconds',
+      registers,
+    }),
+  };
+}

@@ -32,7 +32,8 @@ import { chartRefOf } from './chart-ref.js';
 import { classifyError, type ErrorVerdict, RUNNER_RECHECK_MS } from './errors.js';
 import { Redactor } from './redaction.js';
 import { describeOwner, determineReleaseState, type Desired, type Owner } from './state.js';
-import { releaseIdentity, type TenancyPolicy } from './tenancy.js';
+import { releaseNameOf, releaseNamespaceOf, releaseRefOf } from './release-ref.js';
+import type { TenancyPolicy } from './tenancy.js';
 import { nextStatus, previousReleasesOf, summarize, type Verdict } from './status.js';
 import { canonicalJson, configDigest, resolveValues, type Values } from './values.js';
 
@@ -40,6 +41,11 @@ import { canonicalJson, configDigest, resolveValues, type Values } from './value
 export const FINALIZER = 'helm.project-planton.org/finalizer';
 /** Annotation whose new value requests a reconcile now and resets the failure counters. */
 export const RECONCILE_REQUEST_ANNOTATION = 'helm.project-planton.org/reconcile-requested-at';
+/**
+ * Set to the same value as RECONCILE_REQUEST_ANNOTATION, the request keeps the failure counters
+ * (reconcile now, no reset); without it a request also resets them (a Stalled release tries again).
+ */
+export const RECONCILE_KEEP_FAILURES_ANNOTATION = 'helm.project-planton.org/reconcile-keep-failures';
 
 /** What the reconciler reports for metrics; see src/metrics. */
 export interface ReconcileObserver {
@@ -196,7 +202,8 @@ export class Reconciler {
     }
 
     const request = obj.metadata.annotations?.[RECONCILE_REQUEST_ANNOTATION];
-    const resetRequested = request !== undefined && request !== prev?.lastHandledReconcileTime;
+    const requested = request !== undefined && request !== prev?.lastHandledReconcileTime;
+    const resetRequested = requested && obj.metadata.annotations?.[RECONCILE_KEEP_FAILURES_ANNOTATION] !== request;
     const attempts = resetRequested
       ? { install: 0, upgrade: 0, sameAttempt: false }
       : attemptsFor(prev, obj.metadata.generation, desired);
@@ -215,7 +222,7 @@ export class Reconciler {
       observed,
       newAttempt: !attempts.sameAttempt && (plan.kind === 'install' || plan.kind === 'upgrade' || plan.kind === 'uninstall-remediation'),
       ...(drifted !== undefined ? { drifted } : {}),
-      ...(resetRequested ? { handledRequest: request } : {}),
+      ...(requested ? { handledRequest: request } : {}),
       ...(state.kind === 'OutOfSync' && state.adopt && plan.kind === 'upgrade' ? { adopting: true } : {}),
     };
     if (!isAction(plan)) return base;
@@ -477,26 +484,15 @@ export class Reconciler {
    * HelmRelease as its owner, and the secret strings the runner must scrub from what it says.
    */
   #releaseRef(obj: HelmReleaseObject, spec: HelmReleaseSpec, redactor: Redactor): ReleaseRefInput {
-    const identity = releaseIdentity(spec, obj.metadata.namespace, this.#d.config.tenancy);
-    // A refused identity never gets here for an action (preflight stalls first); on deletion it
-    // falls back to the default ServiceAccount, never to the controller's own identity.
-    const sa =
-      identity.kind === 'service-account' ? identity.name : identity.kind === 'refused' ? this.#d.config.tenancy.defaultServiceAccount || 'default' : '';
-    return {
-      name: this.#releaseName(obj, spec),
-      namespace: this.#releaseNamespace(obj, spec),
-      ...(sa ? { serviceAccountName: sa, serviceAccountNamespace: obj.metadata.namespace } : {}),
-      owner: ownerOf(obj),
-      redact: [...redactor.secrets],
-    };
+    return releaseRefOf(obj.metadata, spec, this.#d.config.tenancy, redactor);
   }
 
   #releaseName(obj: HelmReleaseObject, spec: HelmReleaseSpec): string {
-    return spec.releaseName ?? obj.metadata.name;
+    return releaseNameOf(obj.metadata, spec);
   }
 
   #releaseNamespace(obj: HelmReleaseObject, spec: HelmReleaseSpec): string {
-    return spec.targetNamespace ?? obj.metadata.namespace;
+    return releaseNamespaceOf(obj.metadata, spec);
   }
 
   #dependenciesNotReady(obj: HelmReleaseObject, spec: HelmReleaseSpec): Promise<string[]> {

@@ -9,6 +9,8 @@ import {
   type DeepPartial,
   DetectDriftRequest,
   type DetectDriftResponse,
+  DiffRequest,
+  type DiffResponse,
   GetReleaseStateRequest,
   type GetReleaseStateResponse,
   HelmRunnerServiceClient,
@@ -31,6 +33,7 @@ import { RunnerError } from './errors.js';
 export type {
   CorrectDriftResponse,
   DetectDriftResponse,
+  DiffResponse,
   GetReleaseStateResponse,
   InstallResponse,
   ObjectDiff,
@@ -53,6 +56,7 @@ export type UninstallInput = DeepPartial<UninstallRequest>;
 export type TestInput = DeepPartial<TestRequest>;
 export type UnlockInput = DeepPartial<UnlockRequest>;
 export type DetectDriftInput = DeepPartial<DetectDriftRequest>;
+export type DiffInput = DeepPartial<DiffRequest>;
 export type CorrectDriftInput = DeepPartial<CorrectDriftRequest>;
 export type GetReleaseStateInput = DeepPartial<GetReleaseStateRequest>;
 export type ReleaseRefInput = DeepPartial<ReleaseRef>;
@@ -117,6 +121,9 @@ export class RunnerClient {
   }
   detectDrift(r: DetectDriftInput, o: CallOpts): Promise<DetectDriftResponse> {
     return this.#call('DetectDrift', (q, m, c, cb) => this.#client.detectDrift(q, m, c, cb), DetectDriftRequest.fromPartial(r), o);
+  }
+  diff(r: DiffInput, o: CallOpts): Promise<DiffResponse> {
+    return this.#call('Diff', (q, m, c, cb) => this.#client.diff(q, m, c, cb), DiffRequest.fromPartial(r), o);
   }
   correctDrift(r: CorrectDriftInput, o: CallOpts): Promise<CorrectDriftResponse> {
     return this.#call('CorrectDrift', (q, m, c, cb) => this.#client.correctDrift(q, m, c, cb), CorrectDriftRequest.fromPartial(r), o);

@@ -96,7 +96,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     await waitFor('the controller to be ready', async () => {
       const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
       return res?.status === 200 ? true : undefined;
-    }, 60_000);
+    }, 60_000).catch((err: unknown) => {
+      child.kill('SIGKILL');
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; its last log lines:\n${out.split('\n').slice(-15).join('\n')}`);
+    });
   }
   return {
     process: child,

@@ -1,0 +1,177 @@
+// The public gRPC API for end-to-end tests: a serving certificate signed by a CA of the test's
+// own (openssl), a controller started with the API on a free loopback port, real ServiceAccount
+// tokens (TokenRequest) and RBAC for them, and a generated client connected over TLS.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  type ApplyRequest,
+  type ApplyResponse,
+  type DeleteRequest,
+  type DeleteResponse,
+  type DiffRequest,
+  type DiffResponse,
+  type GetRequest,
+  type GetResponse,
+  HelmReleaseServiceClient,
+  type HistoryRequest,
+  type HistoryResponse,
+  type ListRequest,
+  type ListResponse,
+  type ReconcileRequest,
+  type ReconcileResponse,
+  type ResumeRequest,
+  type ResumeResponse,
+  type SuspendRequest,
+  type SuspendResponse,
+} from '../../src/gen/planton/helm/v1/helm_release_service.js';
+import { kubectl, waitFor } from './cluster.js';
+import { type ControllerOptions, type RunningController, startController } from './controller.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface ApiTls {
+  readonly dir: string;
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly ca: Buffer;
+  /** Issues a new serving certificate from the same CA into certFile/keyFile (a rotation). */
+  rotate(): Promise<void>;
+  cleanup(): void;
+}
+
+async function openssl(args: readonly string[], cwd: string): Promise<void> {
+  await execFileAsync('openssl', [...args], { cwd, timeout: 60_000 });
+}
+
+/** A CA and a serving certificate for 127.0.0.1 and localhost, in a temporary directory. */
+export async function apiTls(): Promise<ApiTls> {
+  const dir = mkdtempSync(join(tmpdir(), 'planton-api-tls-'));
+  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=planton-test-ca'], dir);
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  let serial = 1;
+  const issue = async (): Promise<void> => {
+    // Written next to the served files and renamed over them, as a Secret volume swaps its files.
+    await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'next.key', '-out', 'next.csr', '-subj', '/CN=planton-helm-api'], dir);
+    await openssl(['x509', '-req', '-in', 'next.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', String(serial++), '-days', '1', '-extfile', 'san.ext', '-out', 'next.crt'], dir);
+    await execFileAsync('sh', ['-c', 'mv next.key tls.key && mv next.crt tls.crt'], { cwd: dir });
+  };
+  await issue();
+  return {
+    dir,
+    caFile: join(dir, 'ca.crt'),
+    certFile: join(dir, 'tls.crt'),
+    keyFile: join(dir, 'tls.key'),
+    ca: readFileSync(join(dir, 'ca.crt')),
+    rotate: issue,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface ApiController extends RunningController {
+  /** 127.0.0.1:PORT of the gRPC API. */
+  readonly apiAddress: string;
+}
+
+/** The reconciler with the API served on a free loopback port, TLS from `tls`. */
+export async function startApiController(opts: ControllerOptions & { readonly tls: ApiTls }): Promise<ApiController> {
+  const c = await startController({
+    ...opts,
+    args: ['--api-addr', '127.0.0.1:0', '--api-tls-cert', opts.tls.certFile, '--api-tls-key', opts.tls.keyFile, ...(opts.args ?? [])],
+  });
+  const apiAddress = await waitFor('the controller to serve the gRPC API', async () => {
+    if (c.process.exitCode !== null) throw new Error(`controller exited with ${c.process.exitCode}: ${c.logs()}`);
+    const m = /"msg":"serving the gRPC API"[^\n]*"address":"([^"]+)"/.exec(c.logs());
+    return m?.[1];
+  }, 60_000);
+  return Object.assign(c, { apiAddress });
+}
+
+/** A real token of ServiceAccount `namespace/name` (created if missing), from the TokenRequest API. */
+export async function serviceAccountToken(namespace: string, name: string, opts: { audience?: string; durationSeconds?: number } = {}): Promise<string> {
+  await kubectl(['create', 'serviceaccount', name, '--namespace', namespace, '--dry-run=client', '-o', 'yaml']).then(async (r) => {
+    const file = join(tmpdir(), `sa-${namespace}-${name}-${process.pid}.yaml`);
+    writeFileSync(file, r.stdout);
+    await kubectl(['apply', '-f', file]);
+    rmSync(file, { force: true });
+  });
+  const args = ['create', 'token', name, '--namespace', namespace, '--duration', `${opts.durationSeconds ?? 3600}s`];
+  if (opts.audience) args.push('--audience', opts.audience);
+  return (await kubectl(args)).stdout.trim();
+}
+
+/** A Role on helmreleases with `verbs` in `namespace`, bound to ServiceAccount `saNamespace/sa`. */
+export async function grantHelmReleases(namespace: string, sa: string, verbs: readonly string[], saNamespace = namespace): Promise<void> {
+  const role = `helmreleases-${sa}`;
+  const manifest = {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: role, namespace },
+        rules: [{ apiGroups: ['helm.project-planton.org'], resources: ['helmreleases'], verbs: [...verbs] }],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: role, namespace },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role },
+        subjects: [{ kind: 'ServiceAccount', name: sa, namespace: saNamespace }],
+      },
+    ],
+  };
+  const file = join(tmpdir(), `rbac-${namespace}-${sa}-${process.pid}.json`);
+  writeFileSync(file, JSON.stringify(manifest));
+  try {
+    await kubectl(['apply', '-f', file]);
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/** A generated TypeScript client over TLS; `token` goes in every call's metadata (none: no header). */
+export function apiClient(address: string, ca: Buffer, token?: string): HelmReleaseServiceClient {
+  const tls = credentials.createSsl(ca);
+  const creds = token === undefined
+    ? tls
+    : credentials.combineChannelCredentials(
+        tls,
+        credentials.createFromMetadataGenerator((_params, cb) => {
+          const md = new Metadata();
+          md.set('authorization', `Bearer ${token}`);
+          cb(null, md);
+        }),
+      );
+  return new HelmReleaseServiceClient(address, creds);
+}
+
+type Unary<Req, Res> = (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+
+function promised<Req, Res>(fn: Unary<Req, Res>): (req: Req) => Promise<Res> {
+  return (req) =>
+    new Promise((ok, fail) => {
+      fn(req, (err, res) => (err ? fail(err) : ok(res)));
+    });
+}
+
+/** The unary RPCs of a generated client as promises (a failure rejects with the ServiceError). */
+export function rpc(c: HelmReleaseServiceClient) {
+  return {
+    apply: promised<ApplyRequest, ApplyResponse>((r, cb) => c.apply(r, cb)),
+    get: promised<GetRequest, GetResponse>((r, cb) => c.get(r, cb)),
+    list: promised<ListRequest, ListResponse>((r, cb) => c.list(r, cb)),
+    delete: promised<DeleteRequest, DeleteResponse>((r, cb) => c.delete(r, cb)),
+    diff: promised<DiffRequest, DiffResponse>((r, cb) => c.diff(r, cb)),
+    history: promised<HistoryRequest, HistoryResponse>((r, cb) => c.history(r, cb)),
+    reconcile: promised<ReconcileRequest, ReconcileResponse>((r, cb) => c.reconcile(r, cb)),
+    suspend: promised<SuspendRequest, SuspendResponse>((r, cb) => c.suspend(r, cb)),
+    resume: promised<ResumeRequest, ResumeResponse>((r, cb) => c.resume(r, cb)),
+  };
+}
+export type Rpc = ReturnType<typeof rpc>;
