@@ -4,7 +4,8 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createSign } from 'node:crypto';
 import { promisify } from 'node:util';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
@@ -28,7 +29,7 @@ import {
   type SuspendRequest,
   type SuspendResponse,
 } from '../../src/gen/planton/helm/v1/helm_release_service.js';
-import { kubectl, waitFor } from './cluster.js';
+import { clusterEnv, kubectl, waitFor } from './cluster.js';
 import { type ControllerOptions, type RunningController, startController } from './controller.js';
 
 const execFileAsync = promisify(execFile);
@@ -175,3 +176,24 @@ export function rpc(c: HelmReleaseServiceClient) {
   };
 }
 export type Rpc = ReturnType<typeof rpc>;
+
+/**
+ * A ServiceAccount token that expired an hour ago, signed by the cluster's own ServiceAccount
+ * key (the local control plane's pki/sa.key): genuine in every way except its expiry.
+ */
+export function expiredToken(namespace: string, name: string, uid: string): string {
+  const key = readFileSync(join(dirname(clusterEnv().KUBECONFIG), 'pki', 'sa.key'));
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const claims = {
+    iss: 'https://kubernetes.default.svc.cluster.local',
+    aud: ['https://kubernetes.default.svc.cluster.local'],
+    sub: `system:serviceaccount:${namespace}:${name}`,
+    iat: now - 7200,
+    nbf: now - 7200,
+    exp: now - 3600,
+    'kubernetes.io': { namespace, serviceaccount: { name, uid } },
+  };
+  const body = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${body}.${createSign('RSA-SHA256').update(body).sign(key).toString('base64url')}`;
+}

@@ -127,7 +127,17 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 }
 
 export interface HelmReleaseView {
-  metadata: { name: string; namespace: string; uid: string; generation: number; resourceVersion: string; finalizers?: string[] };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation: number;
+    resourceVersion: string;
+    finalizers?: string[];
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: string;
+  };
   spec: Record<string, unknown>;
   status?: {
     observedGeneration?: number;
