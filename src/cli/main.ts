@@ -11,6 +11,13 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     interrupted.abort();
   });
 }
+// With --server at an IP address, grpc-js names the server by that address in TLS (SNI), which
+// Node reports on every call as deprecation DEP0123: noise the user can do nothing about. Other
+// warnings are still printed.
+process.removeAllListeners('warning');
+process.on('warning', (w: Error & { code?: string }) => {
+  if (w.code !== 'DEP0123') process.stderr.write(`Warning: ${w.name}: ${w.message}\n`);
+});
 // `planton-helm list | head` closes stdout early: that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
