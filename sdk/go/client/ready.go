@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	helmv1 "github.com/project-planton/helm-release-controller/sdk/go/planton/helm/v1"
 )
@@ -48,39 +49,33 @@ func current(hr *helmv1.HelmRelease, conditionType string) bool {
 
 // WaitReady returns the HelmRelease namespace/name once it is Ready, watching it from its
 // current state. It fails with the Get's status (codes.NotFound when it does not exist), with
-// ErrStalled or ErrDeleted, or when ctx ends. A watch stream that ends (for example when the
-// controller restarts) is watched again from the last resource version received, so no change
-// is missed; an expired resource version (codes.OutOfRange) starts again from a Get.
+// ErrStalled or ErrDeleted, or when ctx ends. It watches with Watch, so a controller restart
+// loses no change; an expired resource version (codes.OutOfRange) starts again from a Get.
 func WaitReady(ctx context.Context, c helmv1.HelmReleaseServiceClient, namespace, name string) (*helmv1.HelmRelease, error) {
-	resourceVersion := ""
-	retry := backoff{next: 100 * time.Millisecond, max: 5 * time.Second}
 	for {
-		if resourceVersion == "" {
-			got, err := c.Get(ctx, &helmv1.GetRequest{Namespace: namespace, Name: name})
-			if err != nil {
-				return nil, fmt.Errorf("get %s/%s: %w", namespace, name, err)
-			}
-			if done, err := settled(got.GetHelmRelease()); done {
-				return got.GetHelmRelease(), err
-			}
-			resourceVersion = got.GetHelmRelease().GetResourceVersion()
+		got, err := c.Get(ctx, &helmv1.GetRequest{Namespace: namespace, Name: name})
+		if err != nil {
+			return nil, fmt.Errorf("get %s/%s: %w", namespace, name, err)
 		}
-		hr, last, err := watchUntilSettled(ctx, c, namespace, name, resourceVersion)
-		if hr != nil || err == nil {
+		hr := got.GetHelmRelease()
+		if done, err := settled(hr); done {
 			return hr, err
 		}
-		if last != "" {
-			resourceVersion = last
-		}
-		switch {
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("wait for %s/%s to be Ready: %w", namespace, name, ctx.Err())
-		case status.Code(err) == codes.OutOfRange:
-			resourceVersion = ""
-		case errors.Is(err, io.EOF) || status.Code(err) == codes.Unavailable:
-			if err := retry.wait(ctx); err != nil {
-				return nil, fmt.Errorf("wait for %s/%s to be Ready: %w", namespace, name, err)
+		req := &helmv1.WatchRequest{Namespace: namespace, Name: name, ResourceVersion: hr.GetResourceVersion()}
+		err = Watch(ctx, c, req, func(event *helmv1.WatchResponse) (bool, error) {
+			hr = event.GetHelmRelease()
+			if event.GetType() == helmv1.WatchEventType_WATCH_EVENT_TYPE_DELETED {
+				return true, fmt.Errorf("%s/%s: %w", namespace, name, ErrDeleted)
 			}
+			return settled(hr)
+		})
+		switch {
+		case err == nil:
+			return hr, nil
+		case errors.Is(err, ErrDeleted) || errors.Is(err, ErrStalled):
+			return hr, err
+		case status.Code(err) == codes.OutOfRange && ctx.Err() == nil:
+			continue
 		default:
 			return nil, fmt.Errorf("watch %s/%s: %w", namespace, name, err)
 		}
@@ -99,31 +94,58 @@ func settled(hr *helmv1.HelmRelease) (bool, error) {
 	return false, nil
 }
 
-// watchUntilSettled watches namespace/name after resourceVersion. It returns the HelmRelease
-// once it is settled, or the stream's error (io.EOF when the server ended the stream) with the
-// last resource version received.
-func watchUntilSettled(ctx context.Context, c helmv1.HelmReleaseServiceClient, namespace, name, resourceVersion string) (*helmv1.HelmRelease, string, error) {
+// Watch calls fn with each change that req selects, in order, until fn returns true or an
+// error (which Watch returns), or ctx ends. When the stream ends (the controller restarts, or
+// the connection breaks), Watch watches again from the last resource version received, so fn
+// sees every change once; calls wait for the connection to be made again. It returns the
+// stream's status for any other failure: codes.OutOfRange when the resource version is too old
+// (list or get again, then watch from there), codes.PermissionDenied, and so on.
+func Watch(ctx context.Context, c helmv1.HelmReleaseServiceClient, req *helmv1.WatchRequest, fn func(*helmv1.WatchResponse) (bool, error)) error {
+	req = proto.CloneOf(req)
+	retry := backoff{next: 100 * time.Millisecond, max: 5 * time.Second}
+	for {
+		received, finished, err := watchOnce(ctx, c, req, fn)
+		if finished || !errors.Is(err, errStreamEnded) && status.Code(err) != codes.Unavailable {
+			return err
+		}
+		if received {
+			retry.next = 100 * time.Millisecond
+		}
+		if err := retry.wait(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// errStreamEnded marks a stream that the server ended without an error.
+var errStreamEnded = errors.New("watch stream ended")
+
+// watchOnce runs one Watch stream, advancing req.ResourceVersion with each event. It returns
+// whether any event came, and either finished with fn's verdict (nil once fn is done, or fn's
+// error), or the stream's end: errStreamEnded, the stream's status, or ctx's error.
+func watchOnce(ctx context.Context, c helmv1.HelmReleaseServiceClient, req *helmv1.WatchRequest, fn func(*helmv1.WatchResponse) (bool, error)) (received, finished bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// WaitForReady: after a controller restart the call waits for the connection to be made
 	// again instead of failing at once.
-	stream, err := c.Watch(ctx, &helmv1.WatchRequest{Namespace: namespace, Name: name, ResourceVersion: resourceVersion}, grpc.WaitForReady(true))
+	stream, err := c.Watch(ctx, req, grpc.WaitForReady(true))
 	if err != nil {
-		return nil, "", err
+		return false, false, err
 	}
-	last := ""
 	for {
 		event, err := stream.Recv()
-		if err != nil {
-			return nil, last, err
+		switch {
+		case errors.Is(err, io.EOF):
+			return received, false, errStreamEnded
+		case err != nil && ctx.Err() != nil:
+			return received, false, ctx.Err()
+		case err != nil:
+			return received, false, err
 		}
-		hr := event.GetHelmRelease()
-		last = hr.GetResourceVersion()
-		if event.GetType() == helmv1.WatchEventType_WATCH_EVENT_TYPE_DELETED {
-			return hr, last, fmt.Errorf("%s/%s: %w", namespace, name, ErrDeleted)
-		}
-		if done, err := settled(hr); done {
-			return hr, last, err
+		received = true
+		req.ResourceVersion = event.GetHelmRelease().GetResourceVersion()
+		if done, err := fn(event); done || err != nil {
+			return received, true, err
 		}
 	}
 }

@@ -230,3 +230,42 @@ func TestWaitReadyEndsWithItsContext(t *testing.T) {
 		t.Fatalf("WaitReady after cancel: %v, want canceled", err)
 	}
 }
+
+func TestWatchEndsWithTheCallbacksError(t *testing.T) {
+	refused := status.Error(codes.Unavailable, "the callback's own error")
+	s := &scripted{streams: []stream{{events: []*helmv1.WatchResponse{modified(release("5", 1)), modified(release("6", 1))}}}}
+	var seen []string
+	err := Watch(t.Context(), serveScript(t, s), &helmv1.WatchRequest{Namespace: "demo"}, func(e *helmv1.WatchResponse) (bool, error) {
+		seen = append(seen, e.GetHelmRelease().GetResourceVersion())
+		return false, refused
+	})
+	if !errors.Is(err, refused) || !slices.Equal(seen, []string{"5"}) {
+		t.Fatalf("Watch = %v after %v; want the callback's error after the first event", err, seen)
+	}
+	if rvs := s.requestedRVs(); !slices.Equal(rvs, []string{""}) {
+		t.Fatalf("watched from %v, want one watch", rvs)
+	}
+}
+
+func TestWatchResumesWithoutRepeatingAnEvent(t *testing.T) {
+	s := &scripted{streams: []stream{
+		{events: []*helmv1.WatchResponse{modified(release("5", 1)), modified(release("6", 1))}},
+		{events: []*helmv1.WatchResponse{modified(release("7", 1))}, end: status.Error(codes.Unavailable, "draining")},
+		{events: []*helmv1.WatchResponse{modified(release("8", 1))}},
+	}}
+	var seen []string
+	req := &helmv1.WatchRequest{Namespace: "demo", ResourceVersion: "4"}
+	err := Watch(t.Context(), serveScript(t, s), req, func(e *helmv1.WatchResponse) (bool, error) {
+		seen = append(seen, e.GetHelmRelease().GetResourceVersion())
+		return e.GetHelmRelease().GetResourceVersion() == "8", nil
+	})
+	if err != nil || !slices.Equal(seen, []string{"5", "6", "7", "8"}) {
+		t.Fatalf("Watch = %v, saw %v; want 5 6 7 8 once each", err, seen)
+	}
+	if rvs := s.requestedRVs(); !slices.Equal(rvs, []string{"4", "6", "7"}) {
+		t.Fatalf("watched from %v, want 4 6 7", rvs)
+	}
+	if req.GetResourceVersion() != "4" {
+		t.Fatalf("the caller's request was changed to %q", req.GetResourceVersion())
+	}
+}

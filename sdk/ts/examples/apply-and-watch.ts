@@ -20,6 +20,14 @@ import {
   waitReady,
 } from '@project-planton/helm-client';
 
+// With PLANTON_API_ADDR at an IP address, grpc-js names the server by that address in TLS (SNI),
+// which Node reports as deprecation DEP0123: noise the user can do nothing about. Other warnings
+// are still printed.
+process.removeAllListeners('warning');
+process.on('warning', (w: Error & { code?: string }) => {
+  if (w.code !== 'DEP0123') process.stderr.write(`Warning: ${w.name}: ${w.message}\n`);
+});
+
 async function main(): Promise<void> {
   const { values: flags } = parseArgs({
     options: {

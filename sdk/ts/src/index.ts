@@ -158,14 +158,12 @@ export class DeletedError extends Error {
   }
 }
 
-type Watched = { settled: HelmRelease } | { ended: ServiceError | undefined; last: string };
-
 /**
  * Resolves with the HelmRelease `namespace/name` once it is Ready, watching it from its current
  * state. Rejects with the Get's ServiceError (`status.NOT_FOUND` when it does not exist), a
- * StalledError, a DeletedError, or the signal's reason. A watch stream that ends (for example
- * when the controller restarts) is watched again from the last resource version received, so
- * no change is missed; an expired version (`status.OUT_OF_RANGE`) starts again from a Get.
+ * StalledError, a DeletedError, or the signal's reason. It watches with `watch`, so a
+ * controller restart loses no change; an expired version (`status.OUT_OF_RANGE`) starts again
+ * from a Get.
  */
 export async function waitReady(
   client: HelmReleaseServiceClient,
@@ -173,28 +171,24 @@ export async function waitReady(
   name: string,
   options: { signal?: AbortSignal } = {},
 ): Promise<HelmRelease> {
-  const { signal } = options;
-  let resourceVersion = '';
-  let delay = 100;
   for (;;) {
-    signal?.throwIfAborted();
-    if (resourceVersion === '') {
-      const { helmRelease } = await call(client, 'get', GetRequest.fromPartial({ namespace, name }));
-      if (helmRelease === undefined) throw new Error(`get ${namespace}/${name}: no HelmRelease in the response`);
-      if (settled(helmRelease)) return helmRelease;
-      resourceVersion = helmRelease.resourceVersion;
-    }
-    const watched = await watchUntilSettled(client, namespace, name, resourceVersion, signal);
-    if ('settled' in watched) return watched.settled;
-    if (watched.last !== '') resourceVersion = watched.last;
-    const code = watched.ended?.code;
-    if (code === status.OUT_OF_RANGE) {
-      resourceVersion = '';
-    } else if (code === undefined || code === status.UNAVAILABLE) {
-      await pause(delay, signal);
-      delay = Math.min(2 * delay, 5000);
-    } else {
-      throw watched.ended;
+    options.signal?.throwIfAborted();
+    const { helmRelease } = await call(client, 'get', GetRequest.fromPartial({ namespace, name }));
+    if (helmRelease === undefined) throw new Error(`get ${namespace}/${name}: no HelmRelease in the response`);
+    if (settled(helmRelease)) return helmRelease;
+    let latest = helmRelease;
+    const request = WatchRequest.fromPartial({ namespace, name, resourceVersion: helmRelease.resourceVersion });
+    try {
+      await watch(client, request, (event) => {
+        if (event.helmRelease === undefined) return false;
+        latest = event.helmRelease;
+        if (event.type === WatchEventType.DELETED) throw new DeletedError(latest);
+        return settled(latest);
+      }, options);
+      return latest;
+    } catch (e) {
+      if ((e as Partial<ServiceError>).code === status.OUT_OF_RANGE && !options.signal?.aborted) continue;
+      throw e;
     }
   }
 }
@@ -206,16 +200,46 @@ function settled(hr: HelmRelease): boolean {
   return false;
 }
 
-function watchUntilSettled(
+/**
+ * Calls `onEvent` with each change that `request` selects, in order, until it returns true
+ * (watch resolves) or throws (watch rejects with that), or the signal aborts. When the stream
+ * ends (the controller restarts, or the connection breaks), it watches again from the last
+ * resource version received, so `onEvent` sees every change once. Rejects with the stream's
+ * ServiceError for any other failure: `status.OUT_OF_RANGE` when the version is too old (list
+ * or get again, then watch from there), `status.PERMISSION_DENIED`, and so on.
+ */
+export async function watch(
   client: HelmReleaseServiceClient,
-  namespace: string,
-  name: string,
-  resourceVersion: string,
+  request: WatchRequest,
+  onEvent: (event: WatchResponse) => boolean,
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const { signal } = options;
+  const next = { ...request };
+  let delay = 100;
+  for (;;) {
+    signal?.throwIfAborted();
+    const outcome = await watchOnce(client, next, onEvent, signal);
+    if (outcome.finished) return;
+    if (outcome.ended !== undefined && outcome.ended.code !== status.UNAVAILABLE) throw outcome.ended;
+    if (outcome.received) delay = 100;
+    await pause(delay, signal);
+    delay = Math.min(2 * delay, 5000);
+  }
+}
+
+type Outcome = { finished: true } | { finished: false; received: boolean; ended: ServiceError | undefined };
+
+/** One Watch stream; advances request.resourceVersion with each event. */
+function watchOnce(
+  client: HelmReleaseServiceClient,
+  request: WatchRequest,
+  onEvent: (event: WatchResponse) => boolean,
   signal: AbortSignal | undefined,
-): Promise<Watched> {
+): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const stream = client.watch(WatchRequest.fromPartial({ namespace, name, resourceVersion }));
-    let last = '';
+    const stream = client.watch(request);
+    let received = false;
     let done = false;
     const finish = (then: () => void): void => {
       if (done) return;
@@ -227,18 +251,17 @@ function watchUntilSettled(
     const onAbort = (): void => finish(() => reject(signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     stream.on('data', (event: WatchResponse) => {
-      const hr = event.helmRelease;
-      if (hr === undefined) return;
-      last = hr.resourceVersion;
+      if (done) return;
+      received = true;
+      if (event.helmRelease !== undefined) request.resourceVersion = event.helmRelease.resourceVersion;
       try {
-        if (event.type === WatchEventType.DELETED) throw new DeletedError(hr);
-        if (settled(hr)) finish(() => resolve({ settled: hr }));
+        if (onEvent(event)) finish(() => resolve({ finished: true }));
       } catch (e) {
         finish(() => reject(e));
       }
     });
-    stream.on('error', (e: ServiceError) => finish(() => resolve({ ended: e, last })));
-    stream.on('end', () => finish(() => resolve({ ended: undefined, last })));
+    stream.on('error', (e: ServiceError) => finish(() => resolve({ finished: false, received, ended: e })));
+    stream.on('end', () => finish(() => resolve({ finished: false, received, ended: undefined })));
   });
 }
 
