@@ -261,6 +261,28 @@ describe('diff', () => {
     expect(await helmHistory(ns, 'fresh')).toEqual([]);
   });
 
+  it('says a Secret has changed without showing its data, in text and in JSON', async () => {
+    const secretRelease = (password: string) =>
+      helmRelease('vault', {}).replace('name: plain', 'name: with-secret').replace('message: hello', `message: hello\n    password: ${password}`);
+    expect((await cli(['apply', '-f', file('vault.yaml', secretRelease('first-secret-value'))])).code).toBe(0);
+    await waitForCondition(ns, 'vault', 'Ready', 'True');
+    const path = file('vault-next.yaml', secretRelease('second-secret-value'));
+    const text = await cli(['diff', '-f', path]);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain(`${ns}, vault-credentials, Secret (v1) has changed:\n`);
+    expect(text.stdout).toContain('~ (value hidden: Secret data)\n');
+    const json = await cli(['diff', '-f', path, '-o', 'json']);
+    expect(json.code).toBe(1);
+    const secret = (JSON.parse(json.stdout) as { releases: { objects: { kind: string; fields: { redacted?: boolean }[] }[] }[] }).releases[0]?.objects.find((o) => o.kind === 'Secret');
+    expect(secret?.fields.length).toBeGreaterThan(0);
+    expect(secret?.fields.every((f) => f.redacted === true)).toBe(true);
+    for (const out of [text.stdout, json.stdout]) {
+      for (const secretText of ['first-secret-value', 'second-secret-value', Buffer.from('first-secret-value').toString('base64'), Buffer.from('second-secret-value').toString('base64')]) {
+        expect(out).not.toContain(secretText);
+      }
+    }
+  });
+
   it('exits 2 for a HelmRelease that does not exist', async () => {
     const r = await cli(['diff', 'nope', '-n', ns]);
     expect(r.code).toBe(2);
