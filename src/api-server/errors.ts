@@ -66,8 +66,9 @@ export function fromRunner(err: RunnerError, what: string): ApiError {
   return new ApiError(code, `${what}: ${err.reason ? `${err.reason}: ` : ''}${err.message}`);
 }
 
-// KubeRest messages read "METHOD /path: 404 text"; the caller needs the text only.
+// KubeRest messages read "METHOD /path: 404 text" or "list /path: 400 BadRequest: text"; the
+// caller needs the text only, not the controller's request.
 function kubeMessage(message: string): string {
-  const m = /^[A-Z]+ \S+: \d{3} (.*)$/s.exec(message);
+  const m = /^\S+ \S+: \d{3}(?: [A-Za-z]+:)? (.*)$/s.exec(message);
   return (m?.[1] ?? message).slice(0, 2048);
 }

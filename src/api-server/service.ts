@@ -131,7 +131,11 @@ export class HelmReleaseService {
     const namespace = req.namespace === '' ? '' : requireNamespace(req.namespace);
     if (req.pageSize < 0 || req.pageSize > MAX_PAGE_SIZE) throw new ApiError(Code.INVALID_ARGUMENT, `page_size: must be between 0 and ${MAX_PAGE_SIZE}`);
     const visible = await this.#visibility(caller, namespace, 'list');
-    const page = await this.#d.store.list(namespace, req.labelSelector, req.pageSize || DEFAULT_PAGE_SIZE, req.pageToken || undefined, signal);
+    const page = await this.#d.store
+      .list(namespace, req.labelSelector, req.pageSize || DEFAULT_PAGE_SIZE, req.pageToken || undefined, signal)
+      .catch((err: unknown) => {
+        throw err instanceof ApiError && err.code === Code.INVALID_ARGUMENT ? new ApiError(err.code, `${listField(err.message, req.labelSelector)}: ${err.message}`) : err;
+      });
     const items: HelmReleaseJson[] = [];
     for (const item of page.items) if (await visible(item.metadata.namespace)) items.push(item);
     return { helmReleases: items.map(helmReleaseMessage), nextPageToken: page.continue ?? '', resourceVersion: page.resourceVersion };
@@ -350,6 +354,11 @@ export class HelmReleaseService {
       return answer;
     };
   }
+}
+
+/** Which request field a LIST the API server refused was about. */
+function listField(message: string, labelSelector: string): string {
+  return labelSelector !== '' && /selector|requirement/i.test(message) ? 'label_selector' : 'page_token';
 }
 
 /** A stored (or supplied, already validated) spec with the CRD's defaults applied. */
