@@ -6,6 +6,8 @@
 #   CLUSTER_DIR          the local cluster's state (default .cluster/, see test/cluster/lib.sh)
 #   PLANTON_STATE_DIR    runner + reconciler state of make up/demo (default $CLUSTER_DIR/controller)
 #   HTTP_ADDR            reconciler /metrics, /healthz, /readyz (default 127.0.0.1:0: any free port)
+#   API_ADDR             the public gRPC API, TLS (default 127.0.0.1:0: any free port); written
+#                        with its CA to $PLANTON_STATE_DIR/api.env
 #   LOG_LEVEL            debug|info|warn|error, both processes (default info)
 #   LEADER_ELECT         true: take the Lease (default false: one controller, no Lease)
 #   WATCH_NAMESPACE      only reconcile HelmReleases of this namespace (default: all)
@@ -31,6 +33,7 @@ DEMO_EXAMPLES=(https-repository.yaml oci-registry.yaml)
 DEMO_RELEASES=(hello-https hello-oci)
 
 HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:0}
+API_ADDR=${API_ADDR:-127.0.0.1:0}
 LOG_LEVEL=${LOG_LEVEL:-info}
 LEADER_ELECT=${LEADER_ELECT:-false}
 
@@ -125,13 +128,35 @@ wait_socket() {
   done
 }
 
+# ensure_api_tls STATE: a local CA and a serving certificate for 127.0.0.1 and localhost under
+# STATE/api-tls (ca.crt, tls.crt, tls.key), made once and again when the certificate expires
+# within a day. The reconciler re-reads tls.crt and tls.key when they change.
+ensure_api_tls() {
+  local dir=$1/api-tls
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  if [[ -f $dir/tls.crt && -f $dir/ca.crt ]] && openssl x509 -checkend 86400 -noout -in "$dir/tls.crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  (
+    cd "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 3650 \
+      -subj /CN=planton-local-api-ca 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout next.key -out next.csr -subj /CN=planton-helm-api 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >san.ext
+    openssl x509 -req -in next.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -extfile san.ext -out next.crt 2>/dev/null
+    mv next.key tls.key && mv next.crt tls.crt && rm -f next.csr
+  )
+}
+
 # start_reconciler STATE SOCKET LOGFILE INSECURE(0|1) KUBECONFIG
 start_reconciler() {
   local state=$1 sock=$2 logf=$3 insecure=$4 kubeconfig=$5 args
   # The same V8 heap flags as the image (Dockerfile): without them V8 sizes its heap from the
   # machine's memory and collects lazily (make bench: 247 MiB peak with 1000 releases, 147 MiB with).
   args=(--max-semi-space-size=2 --max-old-space-size=128 "$MAIN_JS" --kubeconfig "$kubeconfig" --runner-address "unix://$sock" --http-addr "$HTTP_ADDR"
-    --log-level "$LOG_LEVEL" --leader-elect="$LEADER_ELECT")
+    --log-level "$LOG_LEVEL" --leader-elect="$LEADER_ELECT"
+    --api-addr "$API_ADDR" --api-tls-cert "$state/api-tls/tls.crt" --api-tls-key "$state/api-tls/tls.key")
   [[ $insecure == 1 ]] && args+=(--allow-insecure-http)
   [[ -n ${WATCH_NAMESPACE:-} ]] && args+=(--watch-namespace "$WATCH_NAMESPACE")
   # shellcheck disable=SC2206 # CONTROLLER_ARGS is split on spaces on purpose
@@ -162,6 +187,18 @@ wait_reconciler() {
     ((SECONDS < deadline)) || { tail -n 20 "$logf" >&2; die "the reconciler was not ready within 60 s; log: $logf"; }
     sleep 0.2
   done
+}
+
+# write_api_env STATE LOGFILE: the API's address (from this run's log) and CA, to STATE/api.env
+# (PLANTON_API_ADDR=host:port, PLANTON_API_CA=path), which scripts, tests and the CLI read.
+write_api_env() {
+  local state=$1 logf=$2 offset addr
+  offset=$(cat "$state/reconciler.log-offset")
+  addr=$(tail -c +"$((offset + 1))" "$logf" | grep -o '"msg":"serving the gRPC API".*"address":"[^"]*"' |
+    sed 's/.*"address":"\([^"]*\)"/\1/' | tail -n 1 || true)
+  [[ -n $addr ]] || die "the reconciler did not log the gRPC API's address; log: $logf"
+  addr=${addr/#0.0.0.0:/127.0.0.1:}
+  printf 'PLANTON_API_ADDR=%s\nPLANTON_API_CA=%s\n' "$addr" "$state/api-tls/ca.crt" >"$state/api.env"
 }
 
 # apply_crd KUBECTL...: the CRD, server-side, then wait until the API serves it.

@@ -102,9 +102,11 @@ tail_pid=$!
 
 start_runner "$RUN_DIR" "$SOCKET" "$RUNNER_LOG" "$insecure" "$KUBECONFIG"
 wait_socket "$RUN_DIR/pids/helm-runner.pid" "$SOCKET" "$RUNNER_LOG"
+ensure_api_tls "$RUN_DIR"
 start_reconciler "$RUN_DIR" "$SOCKET" "$RECONCILER_LOG" "$insecure" "$KUBECONFIG"
 wait_reconciler "$RUN_DIR" "$RECONCILER_LOG"
-log "running: metrics http://$(cat "$RUN_DIR/http-addr")/metrics, plain HTTP repositories $( ((insecure)) && echo allowed || echo refused); Ctrl-C stops"
+write_api_env "$RUN_DIR" "$RECONCILER_LOG"
+log "running: metrics http://$(cat "$RUN_DIR/http-addr")/metrics, gRPC API $(sed -n 's/^PLANTON_API_ADDR=//p' "$RUN_DIR/api.env") ($RUN_DIR/api.env), plain HTTP repositories $( ((insecure)) && echo allowed || echo refused); Ctrl-C stops"
 
 # Until Ctrl-C (the trap), or until one of the two exits on its own.
 while alive "$RUN_DIR/pids/reconciler.pid" && alive "$RUN_DIR/pids/helm-runner.pid"; do

@@ -4,7 +4,9 @@
 #   1. the local control plane and chart repositories (test/cluster/up.sh: builds what is missing);
 #   2. the HelmRelease CRD (server-side apply);
 #   3. helm-runner (unix socket, mode 0600) and the reconciler, each in its own session, pids and
-#      logs under $PLANTON_STATE_DIR (default .cluster/controller/);
+#      logs under $PLANTON_STATE_DIR (default .cluster/controller/); the reconciler serves the
+#      gRPC API over TLS (a local CA in api-tls/) and api.env says where (PLANTON_API_ADDR,
+#      PLANTON_API_CA);
 #   4. two example HelmReleases from deploy/examples/ in namespace planton-demo, pointed at the
 #      local HTTP chart repository and the local OCI registry; waits until both are Ready.
 #
@@ -51,11 +53,15 @@ if alive "$STATE_DIR/pids/reconciler.pid" && [[ -f $STATE_DIR/http-addr ]]; then
   log "reconciler already running (pid $(recorded_pid "$STATE_DIR/pids/reconciler.pid"))"
 else
   stop "$STATE_DIR/pids/reconciler.pid" reconciler 40 # a half-started one, if any
+  ensure_api_tls "$STATE_DIR"
   start_reconciler "$STATE_DIR" "$SOCKET" "$RECONCILER_LOG" 1 "$KUBECONFIG"
   wait_reconciler "$STATE_DIR" "$RECONCILER_LOG"
+  write_api_env "$STATE_DIR" "$RECONCILER_LOG"
   log "reconciler ready on http://$(cat "$STATE_DIR/http-addr")"
 fi
 ADDR=$(cat "$STATE_DIR/http-addr")
+# shellcheck source=/dev/null
+source "$STATE_DIR/api.env"
 
 kubectl create namespace "$DEMO_NAMESPACE" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 local_examples | kubectl apply -n "$DEMO_NAMESPACE" -f - >/dev/null
@@ -80,6 +86,12 @@ The controller runs in the background against the local cluster.
   kubectl get helmreleases -n $DEMO_NAMESPACE   # Ready, status, chart, version, revision
   kubectl describe helmrelease -n $DEMO_NAMESPACE ${DEMO_RELEASES[0]}
   curl -s http://$ADDR/metrics | grep ^planton_helm_release
+
+The gRPC API (HelmReleaseService, TLS) serves on $PLANTON_API_ADDR; its address and CA are in
+$STATE_DIR/api.env. The CLI reads them and the kubeconfig's token:
+  set -a; source $STATE_DIR/api.env; set +a
+  npx planton-helm list -n $DEMO_NAMESPACE
+  npx planton-helm diff -n $DEMO_NAMESPACE ${DEMO_RELEASES[0]}
 Logs: $RECONCILER_LOG
       $RUNNER_LOG
 Stop: $stop_hint
