@@ -4,15 +4,17 @@
 // then the real reconciler and runner run with the tokens of exactly those ServiceAccounts (the
 // reconciler's from the token Secret the manifests create, as its container mounts it) and the
 // reconciler's arguments from the Deployment, and install a tenant's release as the tenant.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { clusterEnv, kubeConfig, kubectl, repoRoot, tempNamespace, tokenKubeconfig, waitFor } from '../support/cluster.js';
 import { condition, helmReleases, installCrd, type RunningController, startController, waitForCondition } from '../support/controller.js';
 import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import { apiClient, type ApiController, apiTls, type ApiTls, grantHelmReleases, rpc, serviceAccountToken, startApiController } from '../support/api.js';
+import type { HelmReleaseServiceClient } from '../../src/gen/planton/helm/v1/helm_release_service.js';
 
 interface Manifest {
   kind: string;
@@ -165,5 +167,124 @@ describe('deploy/lockdown/ applied to the cluster, its identities running the co
     expect(cm.metadata?.labels?.['app.kubernetes.io/instance']).toBe('app');
     await hrs.delete(tenant, 'app');
     await waitFor('app deleted', async () => ((await hrs.get(tenant, 'app')) === undefined ? true : undefined), 120_000, 500);
+  });
+});
+
+describe('deploy/api/: the API component on deploy/lockdown/, served with the reconciler’s own token', () => {
+  let dir: string;
+  let tenant: string;
+  let cleanup: (() => Promise<void>) | undefined;
+  let runner: RunningRunner;
+  let controller: ApiController;
+  let tls: ApiTls;
+  let client: HelmReleaseServiceClient | undefined;
+  const shard = `identities-api-${Math.random().toString(36).slice(2, 8)}`;
+  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
+
+  /** deploy/lockdown with the deploy/api component, as a user's own kustomization would combine them. */
+  async function renderWithApi(): Promise<Manifest[]> {
+    const root = relative(dir, repoRoot);
+    const k = join(dir, 'with-api');
+    mkdirSync(k, { recursive: true });
+    writeFileSync(join(k, 'kustomization.yaml'), `resources:\n  - ../${root}/deploy/lockdown\ncomponents:\n  - ../${root}/deploy/api\n`);
+    const { stdout } = await kubectl(['kustomize', k]);
+    return parseAllDocuments(stdout).map((d) => d.toJS() as Manifest);
+  }
+
+  beforeAll(async () => {
+    mkdirSync(join(repoRoot, '.build'), { recursive: true });
+    dir = mkdtempSync(join(repoRoot, '.build', 'identities-api-'));
+    await Promise.all([buildRunner(), installCrd()]);
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-k', resolve(repoRoot, 'deploy/lockdown')], 120_000);
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-f', resolve(repoRoot, 'deploy/api/rbac.yaml')]);
+    const reconcilerToken = await waitFor('the reconciler token Secret to be filled', async () => {
+      const s = await core.readNamespacedSecret({ namespace: SYSTEM, name: 'planton-helm-reconciler-token' });
+      const t = s.data?.['token'];
+      return t ? Buffer.from(t, 'base64').toString('utf8') : undefined;
+    }, 60_000, 500);
+    const runnerToken = (await kubectl(['create', 'token', 'planton-helm-runner', '--namespace', SYSTEM, '--duration', '1h'])).stdout.trim();
+    const made = await tempNamespace('tenant-api');
+    tenant = made.name;
+    cleanup = made.cleanup;
+    await core.createNamespacedServiceAccount({ namespace: tenant, body: { metadata: { name: 'helm-deployer' } } });
+    await rbac.createNamespacedRoleBinding({
+      namespace: tenant,
+      body: {
+        metadata: { name: 'helm-deployer-admin' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+        subjects: [{ kind: 'ServiceAccount', name: 'helm-deployer', namespace: tenant }],
+      },
+    });
+    await grantHelmReleases(tenant, 'pipeline', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
+    tls = await apiTls();
+    runner = await startRunner({ extraArgs: ['--kubeconfig', await tokenKubeconfig(runnerToken, join(dir, 'runner.kubeconfig'))] });
+    const args = podSpec(await renderWithApi()).containers.find((c) => c.name === 'reconciler')?.args ?? [];
+    controller = await startApiController({
+      runnerSocket: runner.socket,
+      namespace: '',
+      tls,
+      args: [
+        ...args.filter((a) => a.startsWith('--default-service-account') || a === '--no-cross-namespace-refs'),
+        '--kubeconfig', await tokenKubeconfig(reconcilerToken, join(dir, 'reconciler.kubeconfig')),
+        '--watch-namespace', '',
+        '--label-selector', `planton-test=${shard}`,
+      ],
+    });
+  }, 300_000);
+
+  afterAll(async () => {
+    client?.close();
+    await controller?.stop();
+    await runner?.stop();
+    await cleanup?.();
+    tls?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('adds exactly TokenReview, SubjectAccessReview and HelmRelease create/delete to the reconciler, and the API to the Deployment', async () => {
+    const ms = await renderWithApi();
+    expect(bindings(ms)).toEqual([
+      'ClusterRole/planton-helm-api → planton-helm-reconciler',
+      'ClusterRole/planton-helm-controller → planton-helm-reconciler',
+      'ClusterRole/planton-helm-runner-impersonate → planton-helm-runner',
+      'Role/planton-helm-controller-leader-election → planton-helm-reconciler',
+    ]);
+    const role = ms.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'planton-helm-api') as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+    expect(role.rules).toEqual([
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+      { apiGroups: ['helm.project-planton.org'], resources: ['helmreleases'], verbs: ['create', 'delete'] },
+    ]);
+    const reconciler = podSpec(ms).containers.find((c) => c.name === 'reconciler');
+    expect(reconciler?.args).toEqual(expect.arrayContaining(['--api-addr=:9443', '--api-tls-cert=/var/run/planton-helm-api-tls/tls.crt']));
+    expect(podSpec(ms).volumes.find((v) => v.name === 'api-tls')?.secret?.secretName).toBe('planton-helm-api-tls');
+    expect(ms.find((m) => m.kind === 'Service' && m.metadata.name === 'planton-helm-api')).toBeDefined();
+    // Without the component the reconciler has none of it.
+    expect(bindings(await render('deploy/lockdown'))).not.toContain('ClusterRole/planton-helm-api → planton-helm-reconciler');
+  });
+
+  it('a tenant’s pipeline applies, lists, reads and deletes its HelmRelease through the API; the reconciler’s token suffices', async () => {
+    client = apiClient(controller.apiAddress, tls.ca, await serviceAccountToken(tenant, 'pipeline'));
+    const api = rpc(client);
+    const applied = await api.apply({
+      namespace: tenant,
+      name: 'app',
+      labels: { 'planton-test': shard },
+      spec: { repo: clusterEnv().PLANTON_OCI_REPO, name: 'plain', version: '1.0.0', valuesFrom: [], releaseName: '', targetNamespace: '', createNamespace: false, dependsOn: [], serviceAccountName: '', suspend: false, deletionPolicy: 0 },
+      fieldManager: '',
+      force: false,
+      dryRun: false,
+    });
+    expect(applied.created).toBe(true);
+    await waitForCondition(tenant, 'app', 'Ready', 'True', 120_000);
+    const listed = await api.list({ namespace: '', labelSelector: '', pageSize: 0, pageToken: '' });
+    expect(listed.helmReleases.map((h) => `${h.namespace}/${h.name}`)).toEqual([`${tenant}/app`]);
+    const history = await api.history({ namespace: tenant, name: 'app', limit: 0 });
+    expect(history.revisions.map((r) => r.status)).toEqual(['deployed']);
+    const deleted = await api.delete({ namespace: tenant, name: 'app', uid: applied.helmRelease?.uid ?? '', resourceVersion: '', dryRun: false });
+    expect(deleted.helmRelease?.deletionTime).toBeInstanceOf(Date);
+    await waitFor('app deleted', async () => ((await helmReleases().get(tenant, 'app')) === undefined ? true : undefined), 120_000, 500);
+    expect(controller.logs()).not.toMatch(/"level":"error"/);
   });
 });
