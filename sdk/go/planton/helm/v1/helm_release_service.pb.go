@@ -1344,7 +1344,9 @@ type ReconcileRequest struct {
 	// Name of the HelmRelease. Required.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// Also reset the failure counters, so that a Stalled HelmRelease (retries used up) tries
-	// again. Default `false`.
+	// again. Default `false`. (The request is the `helm.project-planton.org/reconcile-requested-at`
+	// annotation; without a reset, `helm.project-planton.org/reconcile-keep-failures` carries the
+	// same value.)
 	ResetFailures bool `protobuf:"varint,3,opt,name=reset_failures,json=resetFailures,proto3" json:"reset_failures,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -44,8 +44,13 @@ const (
 // The server requires TLS. A caller authenticates with a Kubernetes ServiceAccount token in the
 // `authorization: Bearer <token>` metadata (checked with a TokenReview) and is authorized with
 // the same RBAC as kubectl (a SubjectAccessReview on `helmreleases` in the request's namespace):
-// Apply needs `create` and `patch`, Get, Diff and History need `get`, List needs `list`, Watch
-// needs `watch`, Delete needs `delete`, and Reconcile, Suspend and Resume need `patch`.
+// Apply needs `create` and `patch`, Get and History need `get`, List needs `list`, Watch needs
+// `watch`, Delete needs `delete`, and Reconcile, Suspend and Resume need `patch`. Diff of the
+// stored spec needs `get`; Diff of a spec given in the request also needs what applying it
+// would (`patch`, and `create` when the HelmRelease does not exist), because the preview renders
+// with the release's ServiceAccount and reads its values sources as an install would. A List or
+// Watch of every namespace by a caller without cluster-wide permission returns the HelmReleases
+// of the namespaces where it has that permission, and nothing else.
 //
 // Errors use the standard gRPC codes: NOT_FOUND when the HelmRelease does not exist,
 // INVALID_ARGUMENT when the Kubernetes API server rejects the spec (the message says why),
@@ -211,8 +216,13 @@ func (c *helmReleaseServiceClient) Resume(ctx context.Context, in *ResumeRequest
 // The server requires TLS. A caller authenticates with a Kubernetes ServiceAccount token in the
 // `authorization: Bearer <token>` metadata (checked with a TokenReview) and is authorized with
 // the same RBAC as kubectl (a SubjectAccessReview on `helmreleases` in the request's namespace):
-// Apply needs `create` and `patch`, Get, Diff and History need `get`, List needs `list`, Watch
-// needs `watch`, Delete needs `delete`, and Reconcile, Suspend and Resume need `patch`.
+// Apply needs `create` and `patch`, Get and History need `get`, List needs `list`, Watch needs
+// `watch`, Delete needs `delete`, and Reconcile, Suspend and Resume need `patch`. Diff of the
+// stored spec needs `get`; Diff of a spec given in the request also needs what applying it
+// would (`patch`, and `create` when the HelmRelease does not exist), because the preview renders
+// with the release's ServiceAccount and reads its values sources as an install would. A List or
+// Watch of every namespace by a caller without cluster-wide permission returns the HelmReleases
+// of the namespaces where it has that permission, and nothing else.
 //
 // Errors use the standard gRPC codes: NOT_FOUND when the HelmRelease does not exist,
 // INVALID_ARGUMENT when the Kubernetes API server rejects the spec (the message says why),
