@@ -201,6 +201,24 @@ describe('commands', () => {
     expect(calls[0]?.req).toMatchObject({ namespace: 'cache', name: 'redis', spec: { repo: 'https://charts.example.com', name: 'redis', version: '18.19.0', createNamespace: true, values: { architecture: 'standalone' } } });
   });
 
+  it('applies with --dry-run and --force-conflicts as asked, printing what the server would store', async () => {
+    const { api, calls } = fakeApi({ apply: () => ({ created: false, helmRelease: release('web') }) });
+    const path = manifest(hrYaml);
+    const r = await cli(['apply', '-f', path, '--dry-run', '--force-conflicts', '--field-manager', 'ci'], api);
+    expect(r).toMatchObject({ code: 0, stdout: 'helmrelease.helm.project-planton.org/web configured (server dry run) in namespace team\n' });
+    expect(calls[0]?.req).toMatchObject({ dryRun: true, force: true, fieldManager: 'ci' });
+    const json = await cli(['apply', '-f', path, '-o', 'json'], api);
+    expect(JSON.parse(json.stdout)).toMatchObject({ kind: 'HelmRelease', metadata: { name: 'web', namespace: 'team' } });
+  });
+
+  it('applies nothing when any document of the files is wrong', async () => {
+    const { api, calls } = fakeApi({ apply: () => ({ created: true, helmRelease: release('web') }) });
+    const r = await cli(['apply', '-f', manifest(hrYaml), '-f', manifest(hrYaml.replace('spec: {', 'spec: {frobnicate: true, '))], api);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: .*m\.yaml, HelmRelease web: spec.frobnicate: unknown field\n$/);
+    expect(calls).toEqual([]);
+  });
+
   it('waits for the requested reconcile and exits by the Ready it ends with', async () => {
     const requested = new Date('2025-06-01T12:00:05Z');
     const states = (ready: string): WatchResponse[] => [
