@@ -18,4 +18,11 @@ describe('parseConfig: the tenancy flags', () => {
   it('names a bad flag', () => {
     expect(() => parseConfig(['--no-such-flag'], {})).toThrow(/no-such-flag/);
   });
+  it('serves the gRPC API only with TLS', () => {
+    expect(parseConfig([], {}).apiAddr).toBe('');
+    expect(() => parseConfig(['--api-addr', ':9443'], {})).toThrow('--api-addr: the gRPC API serves TLS only: give --api-tls-cert and --api-tls-key with --api-addr');
+    const c = parseConfig(['--api-addr', ':9443', '--api-tls-cert', 'c.pem', '--api-tls-key', 'k.pem', '--api-call-timeout', '30s', '--api-token-audiences', 'a, b'], {});
+    expect(c).toMatchObject({ apiAddr: ':9443', apiCallTimeoutMs: 30_000, apiTlsReloadMs: 30_000, apiTokenAudiences: ['a', 'b'], apiMaxMessageBytes: 4 * 1024 * 1024 });
+    expect(() => parseConfig(['--api-addr', ':9443', '--api-tls-cert', 'c', '--api-tls-key', 'k', '--api-tls-reload-interval', 'often'], {})).toThrow(/--api-tls-reload-interval/);
+  });
 });
