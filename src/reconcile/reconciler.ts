@@ -95,6 +95,8 @@ interface Finish {
   readonly followUp?: boolean;
   readonly newAttempt?: boolean;
   readonly handledRequest?: string;
+  /** The handled request asked to keep the failure counters (RECONCILE_KEEP_FAILURES_ANNOTATION). */
+  readonly keepFailures?: boolean;
   /** status.previousReleases as this reconcile found it (before the action's result). */
   readonly previousReleases?: readonly PreviousRelease[];
   /** The secret strings of this reconcile: scrubbed out of every message written. */
@@ -222,7 +224,7 @@ export class Reconciler {
       observed,
       newAttempt: !attempts.sameAttempt && (plan.kind === 'install' || plan.kind === 'upgrade' || plan.kind === 'uninstall-remediation'),
       ...(drifted !== undefined ? { drifted } : {}),
-      ...(requested ? { handledRequest: request } : {}),
+      ...(requested ? { handledRequest: request, keepFailures: !resetRequested } : {}),
       ...(state.kind === 'OutOfSync' && state.adopt && plan.kind === 'upgrade' ? { adopting: true } : {}),
     };
     if (!isAction(plan)) return base;
@@ -306,7 +308,7 @@ export class Reconciler {
       drifted: f.drifted,
       verdict,
       newAttempt: f.newAttempt ?? false,
-      ...(f.handledRequest ? { handledReconcileRequest: f.handledRequest } : {}),
+      ...(f.handledRequest ? { handledReconcileRequest: f.handledRequest, keepFailures: f.keepFailures === true } : {}),
       ...(f.previousReleases ? { previousReleases: f.previousReleases } : {}),
     });
     // Messages are scrubbed where they leave: here every condition message, whatever produced it;

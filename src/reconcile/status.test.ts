@@ -91,6 +91,13 @@ describe('nextStatus', () => {
     expect(kept).toMatchObject({ failures: 4, installFailures: 4 });
   });
 
+  it('a handled request that asks to keep the failure counters records the request and keeps them', () => {
+    const exhausted = { ...afterInstall, failures: 4, installFailures: 4 };
+    const verdict = { kind: 'stalled' as const, reason: Reason.RetriesExhausted, message: 'install failed 4 time(s)' };
+    const s = nextStatus(input(exhausted, { verdict, handledReconcileRequest: '2026-12-01T11:00:00Z', keepFailures: true }));
+    expect(s).toMatchObject({ failures: 4, installFailures: 4, lastHandledReconcileTime: '2026-12-01T11:00:00Z' });
+  });
+
   it('an uninstall that starts a new attempt records the attempt and counts its failure', () => {
     const failedUninstall: ActionResult = { action: 'uninstall', succeeded: false, reason: Reason.UninstallFailed, message: 'uninstall failed', counter: 'install' };
     const old = { ...afterInstall, installFailures: 3, failures: 3, lastAttemptedGeneration: 1 };

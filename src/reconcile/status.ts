@@ -98,6 +98,8 @@ export interface StatusInput {
    * again whatever the action, so the next reconciles count from zero.
    */
   readonly handledReconcileRequest?: string;
+  /** The handled request asked to keep the counters: they start again only for a new attempt. */
+  readonly keepFailures?: boolean;
   /** Helm release name and namespace, for status.release. */
   readonly releaseName: string;
   readonly releaseNamespace: string;
@@ -122,7 +124,7 @@ export function nextStatus(input: StatusInput): HelmReleaseStatus {
     set({ type: ConditionType.Reconciling, status: 'True', reason: verdict.reason, message: verdict.message });
   }
 
-  let counters = input.newAttempt || input.handledReconcileRequest !== undefined
+  let counters = input.newAttempt || (input.handledReconcileRequest !== undefined && input.keepFailures !== true)
     ? { failures: 0, installFailures: 0, upgradeFailures: 0 }
     : { failures: prev?.failures ?? 0, installFailures: prev?.installFailures ?? 0, upgradeFailures: prev?.upgradeFailures ?? 0 };
   let attempted: Pick<HelmReleaseStatus, 'lastAttemptedChartVersion' | 'lastAttemptedValuesDigest' | 'lastAttemptedGeneration' | 'lastAttemptedConfigDigest'> = {

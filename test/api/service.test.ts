@@ -13,7 +13,7 @@ import {
 import { DeletionPolicy, type HelmReleaseSpec } from '../../src/gen/planton/helm/v1/helm_release.js';
 import { apiClient, apiTls, type ApiController, type ApiTls, grantHelmReleases, type Rpc, rpc, serviceAccountToken, startApiController } from '../support/api.js';
 import { clusterEnv, helmHistory, kubectl, tempNamespace, waitFor } from '../support/cluster.js';
-import { helmReleases, installCrd, metricValue, waitForCondition } from '../support/controller.js';
+import { eventsFor, helmReleases, installCrd, metricValue, waitForCondition } from '../support/controller.js';
 import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
 
 const hrs = helmReleases();
@@ -235,6 +235,30 @@ describe('Diff', () => {
 });
 
 describe('Reconcile, Suspend, Resume', () => {
+  it('a Stalled release stays Stalled on a request without reset, and tries again with one', async () => {
+    const failing = spec({ name: 'hooks', atomic: false, values: { failHook: true }, remediation: { retries: 0, strategy: 0 } });
+    await deployer.apply(applyRequest('stuck', { spec: failing }));
+    await waitForCondition(ns, 'stuck', 'Stalled', 'True', 180_000, 'RetriesExhausted');
+    const installFailed = async () => (await eventsFor(ns, 'stuck')).filter((e) => e.reason === 'InstallFailed').length;
+    const before = await installFailed();
+
+    const keep = (await deployer.reconcile({ namespace: ns, name: 'stuck', resetFailures: false })).requestedTime?.toISOString();
+    const kept = await waitFor('the request to be handled', async () => {
+      const hr = await hrs.get(ns, 'stuck');
+      return hr?.status?.lastHandledReconcileTime === keep ? hr : undefined;
+    });
+    expect(kept.status?.conditions?.find((c) => c.type === 'Stalled')?.reason).toBe('RetriesExhausted');
+    expect(kept.status?.installFailures).toBe(1);
+    expect(await installFailed()).toBe(before);
+
+    const reset = (await deployer.reconcile({ namespace: ns, name: 'stuck', resetFailures: true })).requestedTime?.toISOString();
+    await waitFor('another attempt, Stalled again', async () => {
+      const hr = await hrs.get(ns, 'stuck');
+      const stalled = hr?.status?.lastHandledReconcileTime === reset && hr?.status?.conditions?.find((c) => c.type === 'Stalled')?.reason === 'RetriesExhausted';
+      return stalled && (await installFailed()) === before + 1 ? true : undefined;
+    }, 180_000, 1_000);
+  });
+
   it('records a reconcile request that the controller then handles', async () => {
     const res = await deployer.reconcile({ namespace: ns, name: 'preview', resetFailures: false });
     const at = res.requestedTime?.toISOString();
