@@ -33,6 +33,8 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=reconciler-build /src/node_modules ./node_modules
 COPY --from=reconciler-build /src/dist ./dist
+# The public API's proto files: what gRPC server reflection describes (src/api-server/server.ts).
+COPY proto/ ./proto/
 COPY package.json ./
 USER node
 # V8 heap flags: a small young generation and an old-space cap make V8 collect before growing
