@@ -66,6 +66,9 @@ const MAX_FIELD_MANAGER = 128;
 const WATCH_TIMEOUT_SECONDS = 300;
 /** Namespaces whose permission one cross-namespace List or Watch remembers. */
 const MAX_REMEMBERED_NAMESPACES = 4096;
+/** Items read per page for a List that filters by permission, and pages read at most per call. */
+const LIST_READ_SIZE = 1000;
+const MAX_LIST_READS = 20;
 
 const codeName = new Map<number, string>(Object.entries(Code).map(([k, v]) => [v as number, k]));
 
@@ -130,15 +133,33 @@ export class HelmReleaseService {
   async #list(req: ListRequest, caller: Caller, signal: AbortSignal): Promise<ListResponse> {
     const namespace = req.namespace === '' ? '' : requireNamespace(req.namespace);
     if (req.pageSize < 0 || req.pageSize > MAX_PAGE_SIZE) throw new ApiError(Code.INVALID_ARGUMENT, `page_size: must be between 0 and ${MAX_PAGE_SIZE}`);
+    const pageSize = req.pageSize || DEFAULT_PAGE_SIZE;
     const visible = await this.#visibility(caller, namespace, 'list');
-    const page = await this.#d.store
-      .list(namespace, req.labelSelector, req.pageSize || DEFAULT_PAGE_SIZE, req.pageToken || undefined, signal)
-      .catch((err: unknown) => {
+    // The page token: the API server's continue token of the page to read, how many of its items
+    // were returned already, and the page size it was read with (the same token and size give the
+    // same items again). Across namespaces the caller may not see every item, so pages are read
+    // until this page is full, the list ends or MAX_LIST_READS pages were read.
+    let at = pageToken(req.pageToken, visible.all ? pageSize : Math.max(pageSize, LIST_READ_SIZE));
+    const items: HelmReleaseJson[] = [];
+    let resourceVersion = '';
+    for (let reads = 0; ; reads++) {
+      const page = await this.#d.store.list(namespace, req.labelSelector, at.limit, at.continue, signal).catch((err: unknown) => {
         throw err instanceof ApiError && err.code === Code.INVALID_ARGUMENT ? new ApiError(err.code, `${listField(err.message, req.labelSelector)}: ${err.message}`) : err;
       });
-    const items: HelmReleaseJson[] = [];
-    for (const item of page.items) if (await visible(item.metadata.namespace)) items.push(item);
-    return { helmReleases: items.map(helmReleaseMessage), nextPageToken: page.continue ?? '', resourceVersion: page.resourceVersion };
+      resourceVersion ||= page.resourceVersion;
+      for (let i = at.skip; i < page.items.length; i++) {
+        const item = page.items[i] as HelmReleaseJson;
+        if (!(await visible.check(item.metadata.namespace))) continue;
+        items.push(item);
+        if (items.length === pageSize) {
+          const next = i + 1 < page.items.length ? { ...at, skip: i + 1 } : page.continue ? { continue: page.continue, skip: 0, limit: at.limit } : undefined;
+          return { helmReleases: items.map(helmReleaseMessage), nextPageToken: next ? encodePageToken(next) : '', resourceVersion };
+        }
+      }
+      if (!page.continue) return { helmReleases: items.map(helmReleaseMessage), nextPageToken: '', resourceVersion };
+      at = { continue: page.continue, skip: 0, limit: at.limit };
+      if (reads + 1 >= MAX_LIST_READS) return { helmReleases: items.map(helmReleaseMessage), nextPageToken: encodePageToken(at), resourceVersion };
+    }
   }
 
   async #delete(req: DeleteRequest, caller: Caller): Promise<DeleteResponse> {
@@ -222,7 +243,7 @@ export class HelmReleaseService {
         if (namespace === '') throw new ApiError(Code.INVALID_ARGUMENT, 'namespace: required with name');
         requireName(req.name);
       }
-      const visible = await this.#visibility(caller, namespace, 'watch', req.name || undefined);
+      const visible = (await this.#visibility(caller, namespace, 'watch', req.name || undefined)).check;
       this.#watches.add(call);
       this.#d.watchesOpen?.(this.#watches.size);
       await this.#stream(call, req, visible, abort.signal);
@@ -338,22 +359,59 @@ export class HelmReleaseService {
    * `verb` at the scope asked; across namespaces without cluster-wide permission, those where a
    * SubjectAccessReview allows it (remembered for the call); in one namespace, refused outright.
    */
-  async #visibility(caller: Caller, namespace: string, verb: Verb, name?: string): Promise<(ns: string) => Promise<boolean>> {
+  async #visibility(caller: Caller, namespace: string, verb: Verb, name?: string): Promise<Visibility> {
     if (namespace !== '') {
       await this.#d.authz.require(caller, [verb], namespace, name);
-      return async () => true;
+      return { all: true, check: async () => true };
     }
-    if (await this.#d.authz.allowed(caller, verb, '')) return async () => true;
+    if (await this.#d.authz.allowed(caller, verb, '')) return { all: true, check: async () => true };
     const known = new Map<string, Promise<boolean>>();
-    return (ns: string) => {
-      let answer = known.get(ns);
-      if (answer === undefined) {
-        answer = this.#d.authz.allowed(caller, verb, ns);
-        if (known.size < MAX_REMEMBERED_NAMESPACES) known.set(ns, answer);
-      }
-      return answer;
+    return {
+      all: false,
+      check: (ns: string) => {
+        let answer = known.get(ns);
+        if (answer === undefined) {
+          answer = this.#d.authz.allowed(caller, verb, ns);
+          if (known.size < MAX_REMEMBERED_NAMESPACES) known.set(ns, answer);
+        }
+        return answer;
+      },
     };
   }
+}
+
+/** Which namespaces' HelmReleases a call may return: all of them, or those `check` allows. */
+interface Visibility {
+  readonly all: boolean;
+  check(namespace: string): Promise<boolean>;
+}
+
+interface PageAt {
+  readonly continue?: string;
+  readonly skip: number;
+  readonly limit: number;
+}
+
+function encodePageToken(at: PageAt): string {
+  return Buffer.from(JSON.stringify({ c: at.continue ?? '', s: at.skip, l: at.limit })).toString('base64url');
+}
+
+function pageToken(token: string, limit: number): PageAt {
+  if (token === '') return { skip: 0, limit };
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    v = undefined;
+  }
+  const t = v as { c?: unknown; s?: unknown; l?: unknown } | undefined;
+  if (
+    typeof t?.c !== 'string' || !Number.isInteger(t.s) || !Number.isInteger(t.l) ||
+    (t.s as number) < 0 || (t.l as number) < 1 || (t.l as number) > LIST_READ_SIZE || (t.s as number) >= (t.l as number)
+  ) {
+    throw new ApiError(Code.INVALID_ARGUMENT, 'page_token: not a token from a previous ListResponse');
+  }
+  return { ...(t.c ? { continue: t.c } : {}), skip: t.s as number, limit: t.l as number };
 }
 
 /** Which request field a LIST the API server refused was about. */

@@ -8,29 +8,14 @@ import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeletionPolicy, type HelmReleaseSpec } from '../../src/gen/planton/helm/v1/helm_release.js';
 import { HelmReleaseServiceClient, type WatchResponse } from '../../src/gen/planton/helm/v1/helm_release_service.js';
-import {
-  apiClient,
-  type ApiController,
-  apiTls,
-  type ApiTls,
-  expiredToken,
-  grantHelmReleases,
-  type Rpc,
-  rpc,
-  serviceAccountToken,
-  startApiController,
-} from '../support/api.js';
-import { clusterEnv, kubectl, repoRoot, tempNamespace, waitFor } from '../support/cluster.js';
-import { helmReleases, installCrd } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import { apiClient, type ApiFixture, expiredToken, grpcOutcome, type Rpc, rpc, serviceAccountToken, startApiFixture } from '../support/api.js';
+import { clusterEnv, kubectl, repoRoot, waitFor } from '../support/cluster.js';
+import { helmReleases } from '../support/controller.js';
 
 const hrs = helmReleases();
+let api: ApiFixture;
 let ns: string;
-let tls: ApiTls;
-let runner: RunningRunner;
-let controller: ApiController;
 const clients: HelmReleaseServiceClient[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
 
 function spec(over: Partial<HelmReleaseSpec> = {}): HelmReleaseSpec {
   return {
@@ -40,20 +25,12 @@ function spec(over: Partial<HelmReleaseSpec> = {}): HelmReleaseSpec {
 }
 
 function client(token?: string): Rpc {
-  const c = apiClient(controller.apiAddress, tls.ca, token);
+  const c = apiClient(api.controller.apiAddress, api.tls.ca, token);
   clients.push(c);
   return rpc(c);
 }
 
-async function failure(p: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { code?: number; details?: string };
-    return { code: e.code ?? -1, details: e.details ?? '' };
-  }
-  return { code: Code.OK, details: '' };
-}
+const failure = grpcOutcome;
 
 /** Every RPC once, against `name` in `ns`, with the outcome code of each. */
 async function everyRpc(c: Rpc, name: string): Promise<Record<string, number>> {
@@ -72,7 +49,7 @@ async function everyRpc(c: Rpc, name: string): Promise<Record<string, number>> {
 }
 
 function watchOutcome(token: string | undefined, namespace: string): Promise<{ code: number; events: number }> {
-  const c = apiClient(controller.apiAddress, tls.ca, token);
+  const c = apiClient(api.controller.apiAddress, api.tls.ca, token);
   clients.push(c);
   return new Promise((resolve) => {
     let events = 0;
@@ -86,35 +63,25 @@ function watchOutcome(token: string | undefined, namespace: string): Promise<{ c
 }
 
 beforeAll(async () => {
-  const a = await tempNamespace('api-access');
-  ns = a.name;
-  cleanups.push(a.cleanup);
-  tls = await apiTls();
-  cleanups.push(() => tls.cleanup());
-  await Promise.all([installCrd(), buildRunner()]);
-  runner = await startRunner();
-  controller = await startApiController({ runnerSocket: runner.socket, namespace: ns, tls, args: ['--api-tls-reload-interval', '1s'] });
-  await grantHelmReleases(ns, 'writer', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
-  await grantHelmReleases(ns, 'reader', ['get', 'list', 'watch']);
+  api = await startApiFixture('api-access', { controllerArgs: ['--api-tls-reload-interval', '1s'] });
+  ns = api.namespace;
   await hrs.create(ns, 'target', { repo: clusterEnv().PLANTON_HTTP_REPO, name: 'plain', version: '1.0.0', suspend: true });
 });
 
 afterAll(async () => {
   for (const c of clients) c.close();
-  await controller?.stop();
-  await runner?.stop();
-  for (const c of cleanups.reverse()) await c();
+  await api?.close();
 });
 
 describe('authentication', () => {
   it('refuses no token, a malformed one, an expired one and one for another audience, revealing nothing', async () => {
     const before = await hrs.get(ns, 'target');
-    const otherAudience = await serviceAccountToken(ns, 'reader', { audience: 'some-other-service' });
-    const uid = JSON.parse((await kubectl(['get', 'serviceaccount', 'reader', '--namespace', ns, '-o', 'json'])).stdout).metadata.uid as string;
+    const otherAudience = await serviceAccountToken(ns, 'viewer', { audience: 'some-other-service' });
+    const uid = JSON.parse((await kubectl(['get', 'serviceaccount', 'viewer', '--namespace', ns, '-o', 'json'])).stdout).metadata.uid as string;
     const cases: [string, string | undefined][] = [
       ['no token', undefined],
       ['not a token', 'not-a-token'],
-      ['expired', expiredToken(ns, 'reader', uid)],
+      ['expired', expiredToken(ns, 'viewer', uid)],
       ['another audience', otherAudience],
     ];
     for (const [what, token] of cases) {
@@ -129,7 +96,7 @@ describe('authentication', () => {
   });
 
   it('refuses plaintext', async () => {
-    const c = new HelmReleaseServiceClient(controller.apiAddress, credentials.createInsecure());
+    const c = new HelmReleaseServiceClient(api.controller.apiAddress, credentials.createInsecure());
     clients.push(c);
     const e = await failure(rpc(c).get({ namespace: ns, name: 'target' }));
     expect(e.code).toBe(Code.UNAVAILABLE);
@@ -138,8 +105,8 @@ describe('authentication', () => {
 
 describe('authorization', () => {
   it('allows each RPC for a ServiceAccount bound to the verbs, and denies the writes to one bound to read only', async () => {
-    const reader = client(await serviceAccountToken(ns, 'reader'));
-    const writer = client(await serviceAccountToken(ns, 'writer'));
+    const reader = client(await serviceAccountToken(ns, 'viewer'));
+    const writer = client(await serviceAccountToken(ns, 'deployer'));
     const before = await hrs.get(ns, 'target');
     const denied = await everyRpc(reader, 'target');
     expect(denied).toEqual({
@@ -164,7 +131,7 @@ describe('authorization', () => {
 
 describe('malformed requests', () => {
   it('are INVALID_ARGUMENT naming the field, and write nothing', async () => {
-    const writer = client(await serviceAccountToken(ns, 'writer'));
+    const writer = client(await serviceAccountToken(ns, 'deployer'));
     const apply = (name: string, s: HelmReleaseSpec | undefined, namespace = ns) =>
       failure(writer.apply({ namespace, name, labels: {}, ...(s ? { spec: s } : {}), fieldManager: '', force: false, dryRun: false }));
     const cases: [string, Promise<{ code: number; details: string }>, RegExp][] = [
@@ -194,7 +161,7 @@ describe('malformed requests', () => {
   });
 
   it('a request larger than the message limit is refused before it is read', async () => {
-    const writer = client(await serviceAccountToken(ns, 'writer'));
+    const writer = client(await serviceAccountToken(ns, 'deployer'));
     const e = await failure(writer.apply({ namespace: ns, name: 'huge', labels: {}, spec: spec({ values: { blob: 'x'.repeat(5 * 1024 * 1024) } }), fieldManager: '', force: false, dryRun: false }));
     expect(e.code).toBe(Code.RESOURCE_EXHAUSTED);
     expect(await hrs.get(ns, 'huge')).toBeUndefined();
@@ -206,7 +173,7 @@ describe('health, reflection, certificate rotation', () => {
     const health = loadPackageDefinition(loadSync('health/v1/health.proto', { enums: String, includeDirs: [`${repoRoot}/node_modules/grpc-health-check/proto`] })) as unknown as {
       grpc: { health: { v1: { Health: ServiceClientConstructor } } };
     };
-    const h = new health.grpc.health.v1.Health(controller.apiAddress, credentials.createSsl(tls.ca));
+    const h = new health.grpc.health.v1.Health(api.controller.apiAddress, credentials.createSsl(api.tls.ca));
     const check = (service: string) =>
       new Promise<string>((ok, fail) => h['check']?.({ service }, (err: Error | null, res: { status: string }) => (err ? fail(err) : ok(res.status))));
     expect(await check('')).toBe('SERVING');
@@ -216,7 +183,7 @@ describe('health, reflection, certificate rotation', () => {
     const reflection = loadPackageDefinition(loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [`${repoRoot}/node_modules/@grpc/reflection/build/proto`] })) as unknown as {
       grpc: { reflection: { v1: { ServerReflection: ServiceClientConstructor } } };
     };
-    const r = new reflection.grpc.reflection.v1.ServerReflection(controller.apiAddress, credentials.createSsl(tls.ca));
+    const r = new reflection.grpc.reflection.v1.ServerReflection(api.controller.apiAddress, credentials.createSsl(api.tls.ca));
     const services = await new Promise<string[]>((ok, fail) => {
       const stream = r['serverReflectionInfo']?.() as NodeJS.ReadWriteStream & { end(): void; write(v: unknown): void };
       stream.on('data', (res: { listServicesResponse?: { service: { name: string }[] } }) => {
@@ -233,22 +200,22 @@ describe('health, reflection, certificate rotation', () => {
   it('serves a rotated certificate without a restart', async () => {
     const serial = (): Promise<string> =>
       new Promise((ok, fail) => {
-        const [host, port] = [controller.apiAddress.split(':')[0], Number(controller.apiAddress.split(':')[1])];
-        const socket: TLSSocket = connect({ host, port, ca: tls.ca, ALPNProtocols: ['h2'] }, () => {
+        const [host, port] = [api.controller.apiAddress.split(':')[0], Number(api.controller.apiAddress.split(':')[1])];
+        const socket: TLSSocket = connect({ host, port, ca: api.tls.ca, ALPNProtocols: ['h2'] }, () => {
           ok(socket.getPeerX509Certificate()?.serialNumber ?? '');
           socket.end();
         });
         socket.on('error', fail);
       });
     const first = await serial();
-    await tls.rotate();
+    await api.tls.rotate();
     const next = await waitFor('the new certificate to be served', async () => {
       const s = await serial();
       return s !== first ? s : undefined;
     }, 30_000);
     expect(next).not.toBe(first);
-    const reader = client(await serviceAccountToken(ns, 'reader'));
+    const reader = client(await serviceAccountToken(ns, 'viewer'));
     expect((await reader.get({ namespace: ns, name: 'target' })).helmRelease?.name).toBe('target');
-    expect(controller.process.exitCode).toBeNull();
+    expect(api.controller.process.exitCode).toBeNull();
   });
 });

@@ -5,15 +5,13 @@
 // the controller is stopped, the HelmRelease changed while it is down, and the controller
 // started again at the same address: the Go client's watch must see that change once. Each
 // expected Go subtest must have passed: a skipped or missing one fails here.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiTls, type ApiController, type ApiTls, grantHelmReleases, serviceAccountToken, startApiController } from '../support/api.js';
-import { clusterEnv, helmHistory, kubectl, repoRoot, tempNamespace, waitFor } from '../support/cluster.js';
-import { condition, helmReleases, installCrd } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { type ApiFixture, startApiFixture } from '../support/api.js';
+import { clusterEnv, exitOf, helmHistory, kubectl, repoRoot, waitFor } from '../support/cluster.js';
+import { condition, helmReleases } from '../support/controller.js';
 
 const sdkGo = resolve(repoRoot, 'sdk/go');
 
@@ -39,79 +37,43 @@ const goSubtests = [
   'DeleteUninstalls',
 ];
 
-interface Exit {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command to its end, whatever its exit code. */
-function runToEnd(file: string, args: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<Exit> {
-  return new Promise((done) => {
-    execFile(file, [...args], { cwd: sdkGo, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
 const hrs = helmReleases();
-let ns: string;
-let tls: ApiTls;
-let runner: RunningRunner;
-let controller: ApiController;
-let deployerToken: string;
-let viewerToken: string;
-const cleanups: (() => Promise<void> | void)[] = [];
+let api: ApiFixture;
 
 beforeAll(async () => {
-  const namespace = await tempNamespace('go-client');
-  ns = namespace.name;
-  cleanups.push(namespace.cleanup);
-  tls = await apiTls();
-  cleanups.push(() => tls.cleanup());
-  await Promise.all([installCrd(), buildRunner()]);
-  runner = await startRunner();
-  controller = await startApiController({ runnerSocket: runner.socket, namespace: ns, tls });
-  await grantHelmReleases(ns, 'deployer', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
-  await grantHelmReleases(ns, 'viewer', ['get', 'list', 'watch']);
-  deployerToken = await serviceAccountToken(ns, 'deployer');
-  viewerToken = await serviceAccountToken(ns, 'viewer');
+  api = await startApiFixture('go-client');
 });
 
 afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  for (const c of cleanups.reverse()) await c();
+  await api?.close();
 });
-
-function apiEnv(token: string): Record<string, string> {
-  return { PLANTON_API_ADDR: controller.apiAddress, PLANTON_API_CA: tls.caFile, PLANTON_API_TOKEN: token };
-}
 
 describe('the generated Go client', () => {
   it('drives every RPC of HelmReleaseService (sdk/go integration test)', { timeout: 900_000 }, async () => {
-    const restartFile = join(tls.dir, 'restart-requested');
+    const restartFile = join(api.tls.dir, 'restart-requested');
+    const ns = api.namespace;
     let goTestEnded = false;
-    const running = runToEnd(
+    const running = exitOf(
       'go',
       ['test', '-tags', 'integration', '-count=1', '-v', '-run', '^TestHelmReleaseService$', './client/'],
       {
-        ...apiEnv(deployerToken),
-        PLANTON_API_VIEWER_TOKEN: viewerToken,
+        cwd: sdkGo,
+        timeoutMs: 840_000,
+        env: {
+        ...api.env(api.tokens.deployer),
+        PLANTON_API_VIEWER_TOKEN: api.tokens.viewer,
         PLANTON_TEST_NAMESPACE: ns,
         PLANTON_TEST_REPO: clusterEnv().PLANTON_HTTP_REPO,
         PLANTON_TEST_RESTART_FILE: restartFile,
+        },
       },
-      840_000,
     ).finally(() => (goTestEnded = true));
     const asked = await waitFor('the Go test to ask for a controller restart, or to end', async () => (existsSync(restartFile) ? true : goTestEnded ? false : undefined), 600_000, 200);
     if (asked) {
-      const address = controller.apiAddress;
-      await controller.stop();
+      const address = api.controller.apiAddress;
+      await api.controller.stop();
       await kubectl(['label', '--namespace', ns, 'helmrelease/go-web', 'restarted=while-down']);
-      controller = await startApiController({ runnerSocket: runner.socket, namespace: ns, tls, args: ['--api-addr', address] });
-      expect(controller.apiAddress).toBe(address);
+      expect((await api.restart({ sameAddress: true })).apiAddress).toBe(address);
     }
     const run = await running;
     const output = `${run.stdout}\n${run.stderr}`;
@@ -131,12 +93,13 @@ describe('the generated Go client', () => {
 
   it('runs examples/apply-and-watch to Ready and prints the history', { timeout: 600_000 }, async () => {
     // Built, not `go run`, which adds its own "exit status" line to stderr.
+    const ns = api.namespace;
     const bin = resolve(mkdtempSync(join(tmpdir(), 'apply-and-watch-')), 'apply-and-watch');
-    cleanups.push(() => rmSync(dirname(bin), { recursive: true, force: true }));
-    const build = await runToEnd('go', ['build', '-o', bin, './examples/apply-and-watch'], {}, 300_000);
+    onTestFinished(() => rmSync(dirname(bin), { recursive: true, force: true }));
+    const build = await exitOf('go', ['build', '-o', bin, './examples/apply-and-watch'], { cwd: sdkGo, timeoutMs: 300_000 });
     expect(build.code, build.stderr).toBe(0);
     const args = ['-namespace', ns, '-name', 'go-example', '-repo', clusterEnv().PLANTON_HTTP_REPO, '-chart', 'plain', '-version', '1.0.0', '-values', '{"message":"from the Go example"}', '-timeout', '4m'];
-    const run = await runToEnd(bin, args, apiEnv(deployerToken), 300_000);
+    const run = await exitOf(bin, args, { cwd: sdkGo, env: api.env(api.tokens.deployer), timeoutMs: 300_000 });
     const output = `${run.stdout}\n${run.stderr}`;
     expect(run.code, output).toBe(0);
     expect(run.stderr).toBe('');
@@ -153,7 +116,7 @@ describe('the generated Go client', () => {
     expect(await helmHistory(ns, 'go-example')).toEqual([{ revision: 1, chartVersion: '1.0.0', status: 'deployed' }]);
 
     // A token that may not create: one line naming the refusal, exit 1, nothing written.
-    const refused = await runToEnd(bin, [...args.slice(0, 3), 'go-refused', ...args.slice(4)], apiEnv(viewerToken), 60_000);
+    const refused = await exitOf(bin, [...args.slice(0, 3), 'go-refused', ...args.slice(4)], { cwd: sdkGo, env: api.env(api.tokens.viewer), timeoutMs: 60_000 });
     expect(refused.code, refused.stderr).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr).toMatch(new RegExp(`^apply-and-watch: apply ${ns}/go-refused: .*PermissionDenied.*\\n$`));

@@ -11,17 +11,14 @@ import {
   WatchEventType,
 } from '../../src/gen/planton/helm/v1/helm_release_service.js';
 import { DeletionPolicy, type HelmReleaseSpec } from '../../src/gen/planton/helm/v1/helm_release.js';
-import { apiClient, apiTls, type ApiController, type ApiTls, grantHelmReleases, type Rpc, rpc, serviceAccountToken, startApiController } from '../support/api.js';
+import { apiClient, type ApiFixture, grpcOutcome, type Rpc, rpc, startApiFixture } from '../support/api.js';
 import { clusterEnv, helmHistory, kubectl, tempNamespace, waitFor } from '../support/cluster.js';
-import { eventsFor, helmReleases, installCrd, metricValue, waitForCondition } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
+import { eventsFor, helmReleases, metricValue, waitForCondition } from '../support/controller.js';
 
 const hrs = helmReleases();
+let api: ApiFixture;
 let ns: string;
 let other: string;
-let tls: ApiTls;
-let runner: RunningRunner;
-let controller: ApiController;
 let deployerClient: HelmReleaseServiceClient;
 let viewerClient: HelmReleaseServiceClient;
 let deployer: Rpc;
@@ -50,40 +47,29 @@ function applyRequest(name: string, over: Partial<ApplyRequest> = {}): ApplyRequ
   return { namespace: ns, name, labels: {}, spec: spec(), fieldManager: '', force: false, dryRun: false, ...over };
 }
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { code?: number; details?: string };
-    return { code: e.code ?? -1, details: e.details ?? '' };
-  }
-  return { code: Code.OK, details: '' };
+const codeOf = grpcOutcome;
+
+/** Clients of the controller serving now, for the deployer and the viewer. */
+function connect(): void {
+  deployerClient = apiClient(api.controller.apiAddress, api.tls.ca, api.tokens.deployer);
+  viewerClient = apiClient(api.controller.apiAddress, api.tls.ca, api.tokens.viewer);
+  deployer = rpc(deployerClient);
+  viewer = rpc(viewerClient);
 }
 
 beforeAll(async () => {
-  const a = await tempNamespace('api');
+  api = await startApiFixture('api');
+  ns = api.namespace;
   const b = await tempNamespace('api-other');
-  ns = a.name;
   other = b.name;
-  cleanups.push(a.cleanup, b.cleanup);
-  tls = await apiTls();
-  cleanups.push(() => tls.cleanup());
-  await Promise.all([installCrd(), buildRunner()]);
-  runner = await startRunner();
-  controller = await startApiController({ runnerSocket: runner.socket, namespace: ns, tls });
-  await grantHelmReleases(ns, 'deployer', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
-  await grantHelmReleases(ns, 'viewer', ['get', 'list', 'watch']);
-  deployerClient = apiClient(controller.apiAddress, tls.ca, await serviceAccountToken(ns, 'deployer'));
-  viewerClient = apiClient(controller.apiAddress, tls.ca, await serviceAccountToken(ns, 'viewer'));
-  deployer = rpc(deployerClient);
-  viewer = rpc(viewerClient);
+  cleanups.push(b.cleanup);
+  connect();
 });
 
 afterAll(async () => {
   deployerClient?.close();
   viewerClient?.close();
-  await controller?.stop();
-  await runner?.stop();
+  await api?.close();
   for (const c of cleanups.reverse()) await c();
 });
 
@@ -276,7 +262,7 @@ describe('Reconcile, Suspend, Resume', () => {
     expect(s.helmRelease?.spec?.suspend).toBe(true);
     // The controller writes nothing for a suspended HelmRelease; its metric says so.
     await waitFor('the suspended status sample', async () =>
-      metricValue(await controller.metrics(), 'planton_helm_release_reconciliation_status', { namespace: ns, name: 'preview' }) === -3 ? true : undefined);
+      metricValue(await api.controller.metrics(), 'planton_helm_release_reconciliation_status', { namespace: ns, name: 'preview' }) === -3 ? true : undefined);
     const r = await deployer.resume({ namespace: ns, name: 'preview' });
     expect(r.helmRelease?.spec?.suspend).toBe(false);
     expect(r.helmRelease?.spec?.values).toEqual({ message: 'before' });
@@ -302,20 +288,17 @@ describe('Watch', () => {
     await kubectl(['label', '--overwrite', '--namespace', ns, 'helmrelease/web', 'step=one']);
     await waitFor('the MODIFIED with the label', async () => (w.events.some((e) => e.helmRelease?.labels['step'] === 'one') ? true : undefined));
 
-    await controller.stop();
+    await api.controller.stop();
     await waitFor('the stream to end', async () => w.ended());
     expect(w.ended()?.code).toBe(Code.UNAVAILABLE);
     const last = w.events.at(-1)?.helmRelease?.resourceVersion ?? '';
     // Changed while no controller serves the API.
     await kubectl(['label', '--overwrite', '--namespace', ns, 'helmrelease/web', 'step=two']);
 
-    controller = await startApiController({ runnerSocket: runner.socket, namespace: ns, tls });
+    await api.restart();
     deployerClient.close();
     viewerClient.close();
-    deployerClient = apiClient(controller.apiAddress, tls.ca, await serviceAccountToken(ns, 'deployer'));
-    viewerClient = apiClient(controller.apiAddress, tls.ca, await serviceAccountToken(ns, 'viewer'));
-    deployer = rpc(deployerClient);
-    viewer = rpc(viewerClient);
+    connect();
 
     const again = collect(deployerClient, { namespace: ns, name: 'web', labelSelector: '', resourceVersion: last });
     await waitFor('the change made while down', async () => (again.events.some((e) => e.helmRelease?.labels['step'] === 'two') ? true : undefined));

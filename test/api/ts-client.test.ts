@@ -2,87 +2,53 @@
 // installed into a new project outside this repository (dependencies from the npm cache), its
 // example type-checked there against the shipped .d.ts and run with Node against a real
 // controller serving the API on the local control plane, to Ready.
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiTls, type ApiController, type ApiTls, grantHelmReleases, serviceAccountToken, startApiController } from '../support/api.js';
-import { clusterEnv, helmHistory, repoRoot, tempNamespace } from '../support/cluster.js';
-import { condition, helmReleases, installCrd } from '../support/controller.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
-
-interface Exit {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command to its end, whatever its exit code. */
-function runToEnd(file: string, args: readonly string[], cwd: string, env: Record<string, string>, timeoutMs: number): Promise<Exit> {
-  return new Promise((done) => {
-    execFile(file, [...args], { cwd, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-      done({ code, stdout, stderr });
-    });
-  });
-}
+import { type ApiFixture, startApiFixture } from '../support/api.js';
+import { clusterEnv, exitOf, helmHistory, repoRoot } from '../support/cluster.js';
+import { condition, helmReleases } from '../support/controller.js';
 
 const hrs = helmReleases();
-let ns: string;
-let tls: ApiTls;
-let runner: RunningRunner;
-let controller: ApiController;
+let api: ApiFixture;
 let consumer: string;
-const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
-  const namespace = await tempNamespace('ts-client');
-  ns = namespace.name;
-  cleanups.push(namespace.cleanup);
-  tls = await apiTls();
-  cleanups.push(() => tls.cleanup());
-  await Promise.all([installCrd(), buildRunner()]);
-  runner = await startRunner();
-  controller = await startApiController({ runnerSocket: runner.socket, namespace: ns, tls });
-  await grantHelmReleases(ns, 'deployer', ['get', 'watch', 'create', 'patch']);
-  await grantHelmReleases(ns, 'viewer', ['get', 'list', 'watch']);
+  api = await startApiFixture('ts-client', { deployerVerbs: ['get', 'watch', 'create', 'patch'] });
   consumer = mkdtempSync(join(tmpdir(), 'helm-client-consumer-'));
-  cleanups.push(() => rmSync(consumer, { recursive: true, force: true }));
 });
 
 afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  for (const c of cleanups.reverse()) await c();
+  await api?.close();
+  if (consumer) rmSync(consumer, { recursive: true, force: true });
 });
 
 describe('the npm package @project-planton/helm-client', () => {
   it('packs, installs into a project outside the repository, and its example applies a HelmRelease to Ready', { timeout: 600_000 }, async () => {
-    const pack = await runToEnd('npm', ['pack', '--pack-destination', consumer], resolve(repoRoot, 'sdk/ts'), {}, 300_000);
+    const pack = await exitOf('npm', ['pack', '--pack-destination', consumer], { cwd: resolve(repoRoot, 'sdk/ts'), timeoutMs: 300_000 });
     expect(pack.code, `${pack.stdout}\n${pack.stderr}`).toBe(0);
     const tarball = readdirSync(consumer).find((f) => f.endsWith('.tgz'));
     expect(tarball).toBe('project-planton-helm-client-0.1.0.tgz');
 
     writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-    const install = await runToEnd('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', `./${tarball}`], consumer, {}, 300_000);
+    const install = await exitOf('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', `./${tarball}`], { cwd: consumer, timeoutMs: 300_000 });
     expect(install.code, `${install.stdout}\n${install.stderr}`).toBe(0);
 
     // The example as shipped in the package, type-checked against the package's .d.ts.
     const example = join(consumer, 'apply-and-watch.ts');
     copyFileSync(join(consumer, 'node_modules/@project-planton/helm-client/examples/apply-and-watch.ts'), example);
-    const typecheck = await runToEnd(
+    const typecheck = await exitOf(
       process.execPath,
       [resolve(repoRoot, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', '--allowImportingTsExtensions', '--erasableSyntaxOnly', '--skipLibCheck', 'apply-and-watch.ts'],
-      consumer,
-      {},
-      120_000,
+      { cwd: consumer, timeoutMs: 120_000 },
     );
     expect(typecheck.code, `${typecheck.stdout}\n${typecheck.stderr}`).toBe(0);
 
+    const ns = api.namespace;
     const args = ['apply-and-watch.ts', '--namespace', ns, '--name', 'ts-example', '--repo', clusterEnv().PLANTON_HTTP_REPO, '--chart', 'plain', '--version', '1.0.0', '--values', '{"message":"from the TS example"}', '--timeout', '240'];
-    const env = { PLANTON_API_ADDR: controller.apiAddress, PLANTON_API_CA: tls.caFile, PLANTON_API_TOKEN: await serviceAccountToken(ns, 'deployer') };
-    const run = await runToEnd(process.execPath, args, consumer, env, 300_000);
+    const env = api.env(api.tokens.deployer);
+    const run = await exitOf(process.execPath, args, { cwd: consumer, env, timeoutMs: 300_000 });
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     expect(run.stderr).toBe('');
     const lines = run.stdout.trimEnd().split('\n');
@@ -98,14 +64,14 @@ describe('the npm package @project-planton/helm-client', () => {
     expect(await helmHistory(ns, 'ts-example')).toEqual([{ revision: 1, chartVersion: '1.0.0', status: 'deployed' }]);
 
     // The same run, unchanged, configures the HelmRelease again: nothing to install.
-    const again = await runToEnd(process.execPath, args, consumer, env, 300_000);
+    const again = await exitOf(process.execPath, args, { cwd: consumer, env, timeoutMs: 300_000 });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout.split('\n')[0]).toBe(`helmrelease ${ns}/ts-example configured (generation 1)`);
     expect(await helmHistory(ns, 'ts-example')).toHaveLength(1);
 
     // A token that may not create: one line naming the refusal, exit 1, nothing written.
     const refusedArgs = args.map((a) => (a === 'ts-example' ? 'ts-refused' : a));
-    const refused = await runToEnd(process.execPath, refusedArgs, consumer, { ...env, PLANTON_API_TOKEN: await serviceAccountToken(ns, 'viewer') }, 60_000);
+    const refused = await exitOf(process.execPath, refusedArgs, { cwd: consumer, env: api.env(api.tokens.viewer), timeoutMs: 60_000 });
     expect(refused.code, refused.stderr).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr).toMatch(/^apply-and-watch: 7 PERMISSION_DENIED: .*\n$/);

@@ -8,11 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type ApiController, apiTls, type ApiTls, grantHelmReleases, serviceAccountToken, startApiController } from '../support/api.js';
-import { clusterEnv, helmHistory, kubectl, repoRoot, tempNamespace, waitFor } from '../support/cluster.js';
-import { buildController, helmReleases, installCrd, waitForCondition } from '../support/controller.js';
+import { type ApiFixture, startApiFixture } from '../support/api.js';
+import { clusterEnv, helmHistory, kubectl, repoRoot, waitFor } from '../support/cluster.js';
+import { buildController, helmReleases, waitForCondition } from '../support/controller.js';
 import { BUILD_ENV } from '../support/global-setup.js';
-import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
 
 // The same build the controller runs from (test/support/controller.ts compiles the whole
 // project, src/cli included, into this directory).
@@ -20,13 +19,8 @@ const cliJs = resolve(process.env[BUILD_ENV] ?? resolve(repoRoot, '.build', `tes
 
 const hrs = helmReleases();
 let ns: string;
-let tls: ApiTls;
-let runner: RunningRunner;
-let controller: ApiController;
-let deployerToken: string;
-let viewerToken: string;
+let api: ApiFixture;
 let work: string;
-const cleanups: (() => Promise<void> | void)[] = [];
 
 interface CliResult {
   readonly code: number | null;
@@ -39,9 +33,7 @@ function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     HOME: work,
-    PLANTON_API_ADDR: controller.apiAddress,
-    PLANTON_API_CA: tls.caFile,
-    PLANTON_API_TOKEN: deployerToken,
+    ...api.env(api.tokens.deployer),
     ...extra,
   };
 }
@@ -106,25 +98,14 @@ async function clusterState(name: string) {
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'planton-helm-cli-'));
-  cleanups.push(() => rmSync(work, { recursive: true, force: true }));
-  const namespace = await tempNamespace('cli');
-  ns = namespace.name;
-  cleanups.push(namespace.cleanup);
-  tls = await apiTls();
-  cleanups.push(() => tls.cleanup());
-  await Promise.all([installCrd(), buildRunner(), buildController()]);
-  runner = await startRunner();
-  controller = await startApiController({ runnerSocket: runner.socket, namespace: ns, tls });
-  await grantHelmReleases(ns, 'deployer', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
-  await grantHelmReleases(ns, 'viewer', ['get', 'list', 'watch']);
-  deployerToken = await serviceAccountToken(ns, 'deployer');
-  viewerToken = await serviceAccountToken(ns, 'viewer');
+  await buildController();
+  api = await startApiFixture('cli');
+  ns = api.namespace;
 });
 
 afterAll(async () => {
-  await controller?.stop();
-  await runner?.stop();
-  for (const c of cleanups.reverse()) await c();
+  await api?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe('errors', () => {
@@ -145,7 +126,7 @@ describe('errors', () => {
 
   it('says PERMISSION_DENIED when the token may not apply, and nothing is created', async () => {
     file('denied.yaml', helmRelease('denied'));
-    const r = await cli(['apply', '-f', 'denied.yaml'], cliEnv({ PLANTON_API_TOKEN: viewerToken }));
+    const r = await cli(['apply', '-f', 'denied.yaml'], cliEnv({ PLANTON_API_TOKEN: api.tokens.viewer }));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^error: denied.yaml: ${ns}/denied: PERMISSION_DENIED: [^\\n]+\\n$`));
     expect(await hrs.get(ns, 'denied')).toBeUndefined();
@@ -210,7 +191,7 @@ describe('apply, get, list', () => {
   });
 
   it('takes the token and the namespace from the kubeconfig context when neither is given', async () => {
-    const kubeconfig = file('kubeconfig', `apiVersion: v1\nkind: Config\ncurrent-context: ci\ncontexts:\n  - name: ci\n    context: {cluster: local, user: deployer, namespace: ${ns}}\nusers:\n  - name: deployer\n    user: {token: ${deployerToken}}\n`);
+    const kubeconfig = file('kubeconfig', `apiVersion: v1\nkind: Config\ncurrent-context: ci\ncontexts:\n  - name: ci\n    context: {cluster: local, user: deployer, namespace: ${ns}}\nusers:\n  - name: deployer\n    user: {token: ${api.tokens.deployer}}\n`);
     const env = cliEnv({ KUBECONFIG: kubeconfig });
     delete env['PLANTON_API_TOKEN'];
     const r = await cli(['list'], env);
@@ -400,12 +381,11 @@ describe('watch across a controller restart', () => {
     const events = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; object: { metadata: { resourceVersion: string; labels?: Record<string, string> } } });
     try {
       await waitFor('the watch to print the current state', async () => (events()[0]?.type === 'ADDED' ? true : undefined), 30_000);
-      const address = controller.apiAddress;
-      await controller.stop();
+      const address = api.controller.apiAddress;
+      await api.controller.stop();
       // Changed while nothing serves the API: the resumed watch must still deliver it.
       await kubectl(['label', '--overwrite', '--namespace', ns, 'helmrelease/web', 'changed-while-down=yes']);
-      controller = await startApiController({ runnerSocket: runner.socket, namespace: ns, tls, args: ['--api-addr', address] });
-      expect(controller.apiAddress).toBe(address);
+      expect((await api.restart({ sameAddress: true })).apiAddress).toBe(address);
       await waitFor('the watch to print the change made during the restart', async () => (events().some((e) => e.object.metadata.labels?.['changed-while-down'] === 'yes') ? true : undefined), 90_000);
       expect(watch.exitCode).toBeNull();
       const versions = events().map((e) => e.object.metadata.resourceVersion);

@@ -54,6 +54,34 @@ const bindings = (ms: Manifest[]) =>
     })
     .sort();
 
+/**
+ * deploy/lockdown applied for real; the tokens of its two identities (the reconciler's as its
+ * container reads it, from the Secret the token controller fills); and a tenant namespace with
+ * a `helm-deployer` ServiceAccount bound to `admin` there.
+ */
+async function lockdownApplied(prefix: string) {
+  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-k', resolve(repoRoot, 'deploy/lockdown')], 120_000);
+  const reconcilerToken = await waitFor('the reconciler token Secret to be filled', async () => {
+    const s = await core.readNamespacedSecret({ namespace: SYSTEM, name: 'planton-helm-reconciler-token' });
+    const t = s.data?.['token'];
+    return t ? Buffer.from(t, 'base64').toString('utf8') : undefined;
+  }, 60_000, 500);
+  const runnerToken = (await kubectl(['create', 'token', 'planton-helm-runner', '--namespace', SYSTEM, '--duration', '1h'])).stdout.trim();
+  const tenant = await tempNamespace(prefix);
+  await core.createNamespacedServiceAccount({ namespace: tenant.name, body: { metadata: { name: 'helm-deployer' } } });
+  await rbac.createNamespacedRoleBinding({
+    namespace: tenant.name,
+    body: {
+      metadata: { name: 'helm-deployer-admin' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ kind: 'ServiceAccount', name: 'helm-deployer', namespace: tenant.name }],
+    },
+  });
+  return { reconcilerToken, runnerToken, tenant };
+}
+
 describe('the manifests', () => {
   it.each(['deploy', 'deploy/lockdown'])('%s: each container mounts its own identity, nothing is automounted', async (dir) => {
     const spec = podSpec(await render(dir));
@@ -94,33 +122,15 @@ describe('deploy/lockdown/ applied to the cluster, its identities running the co
   let controller: RunningController;
   const shard = `identities-${Math.random().toString(36).slice(2, 8)}`;
   const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
-  const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
 
   const kubeconfigWith = (token: string, name: string) => tokenKubeconfig(token, join(dir, `${name}.kubeconfig`));
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hr-identities-'));
     await Promise.all([buildRunner(), installCrd()]);
-    await kubectl(['apply', '--server-side', '--force-conflicts', '-k', resolve(repoRoot, 'deploy/lockdown')], 120_000);
-    // The reconciler's token, as its container would read it: the Secret the token controller fills.
-    const reconcilerToken = await waitFor('the reconciler token Secret to be filled', async () => {
-      const s = await core.readNamespacedSecret({ namespace: SYSTEM, name: 'planton-helm-reconciler-token' });
-      const t = s.data?.['token'];
-      return t ? Buffer.from(t, 'base64').toString('utf8') : undefined;
-    }, 60_000, 500);
-    const runnerToken = (await kubectl(['create', 'token', 'planton-helm-runner', '--namespace', SYSTEM, '--duration', '1h'])).stdout.trim();
-    const made = await tempNamespace('tenant-id');
+    const { reconcilerToken, runnerToken, tenant: made } = await lockdownApplied('tenant-id');
     tenant = made.name;
     cleanup = made.cleanup;
-    await core.createNamespacedServiceAccount({ namespace: tenant, body: { metadata: { name: 'helm-deployer' } } });
-    await rbac.createNamespacedRoleBinding({
-      namespace: tenant,
-      body: {
-        metadata: { name: 'helm-deployer-admin' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
-        subjects: [{ kind: 'ServiceAccount', name: 'helm-deployer', namespace: tenant }],
-      },
-    });
     runner = await startRunner({ extraArgs: ['--kubeconfig', await kubeconfigWith(runnerToken, 'runner')] });
     // The Deployment's own reconciler arguments, with this machine's addresses and a shard.
     const manifestArgs = podSpec(await render('deploy/lockdown')).containers.find((c) => c.name === 'reconciler')?.args ?? [];
@@ -179,8 +189,6 @@ describe('deploy/api/: the API component on deploy/lockdown/, served with the re
   let tls: ApiTls;
   let client: HelmReleaseServiceClient | undefined;
   const shard = `identities-api-${Math.random().toString(36).slice(2, 8)}`;
-  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
-  const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
 
   /** deploy/lockdown with the deploy/api component, as a user's own kustomization would combine them. */
   async function renderWithApi(): Promise<Manifest[]> {
@@ -196,26 +204,10 @@ describe('deploy/api/: the API component on deploy/lockdown/, served with the re
     mkdirSync(join(repoRoot, '.build'), { recursive: true });
     dir = mkdtempSync(join(repoRoot, '.build', 'identities-api-'));
     await Promise.all([buildRunner(), installCrd()]);
-    await kubectl(['apply', '--server-side', '--force-conflicts', '-k', resolve(repoRoot, 'deploy/lockdown')], 120_000);
     await kubectl(['apply', '--server-side', '--force-conflicts', '-f', resolve(repoRoot, 'deploy/api/rbac.yaml')]);
-    const reconcilerToken = await waitFor('the reconciler token Secret to be filled', async () => {
-      const s = await core.readNamespacedSecret({ namespace: SYSTEM, name: 'planton-helm-reconciler-token' });
-      const t = s.data?.['token'];
-      return t ? Buffer.from(t, 'base64').toString('utf8') : undefined;
-    }, 60_000, 500);
-    const runnerToken = (await kubectl(['create', 'token', 'planton-helm-runner', '--namespace', SYSTEM, '--duration', '1h'])).stdout.trim();
-    const made = await tempNamespace('tenant-api');
+    const { reconcilerToken, runnerToken, tenant: made } = await lockdownApplied('tenant-api');
     tenant = made.name;
     cleanup = made.cleanup;
-    await core.createNamespacedServiceAccount({ namespace: tenant, body: { metadata: { name: 'helm-deployer' } } });
-    await rbac.createNamespacedRoleBinding({
-      namespace: tenant,
-      body: {
-        metadata: { name: 'helm-deployer-admin' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
-        subjects: [{ kind: 'ServiceAccount', name: 'helm-deployer', namespace: tenant }],
-      },
-    });
     await grantHelmReleases(tenant, 'pipeline', ['get', 'list', 'watch', 'create', 'patch', 'delete']);
     tls = await apiTls();
     runner = await startRunner({ extraArgs: ['--kubeconfig', await tokenKubeconfig(runnerToken, join(dir, 'runner.kubeconfig'))] });

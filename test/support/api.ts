@@ -29,8 +29,9 @@ import {
   type SuspendRequest,
   type SuspendResponse,
 } from '../../src/gen/planton/helm/v1/helm_release_service.js';
-import { clusterEnv, kubectl, waitFor } from './cluster.js';
-import { type ControllerOptions, type RunningController, startController } from './controller.js';
+import { clusterEnv, kubectl, tempNamespace, waitFor } from './cluster.js';
+import { type ControllerOptions, installCrd, type RunningController, startController } from './controller.js';
+import { buildRunner, type RunningRunner, startRunner } from './runner.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -196,4 +197,72 @@ export function expiredToken(namespace: string, name: string, uid: string): stri
   };
   const body = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(claims)}`;
   return `${body}.${createSign('RSA-SHA256').update(body).sign(key).toString('base64url')}`;
+}
+
+/**
+ * What an API suite needs: its own namespace, a certificate, a runner and a controller serving
+ * the API, and two ServiceAccounts with real tokens: `deployer` (every verb on helmreleases, by
+ * default) and `viewer` (get, list, watch).
+ */
+export interface ApiFixture {
+  readonly namespace: string;
+  readonly tls: ApiTls;
+  readonly runner: RunningRunner;
+  /** The controller serving now (restart() replaces it). */
+  readonly controller: ApiController;
+  readonly tokens: { readonly deployer: string; readonly viewer: string };
+  /** PLANTON_API_ADDR, PLANTON_API_CA and PLANTON_API_TOKEN for a client process. */
+  env(token: string): Record<string, string>;
+  /** Stops the controller and starts another; with `sameAddress`, on the port the first had. */
+  restart(opts?: { sameAddress?: boolean }): Promise<ApiController>;
+  close(): Promise<void>;
+}
+
+export async function startApiFixture(
+  prefix: string,
+  opts: { deployerVerbs?: readonly string[]; controllerArgs?: readonly string[] } = {},
+): Promise<ApiFixture> {
+  const ns = await tempNamespace(prefix);
+  const tls = await apiTls();
+  await Promise.all([installCrd(), buildRunner()]);
+  const runner = await startRunner();
+  const start = (extra: readonly string[] = []) =>
+    startApiController({ runnerSocket: runner.socket, namespace: ns.name, tls, args: [...(opts.controllerArgs ?? []), ...extra] });
+  let controller = await start();
+  await grantHelmReleases(ns.name, 'deployer', opts.deployerVerbs ?? ['get', 'list', 'watch', 'create', 'patch', 'delete']);
+  await grantHelmReleases(ns.name, 'viewer', ['get', 'list', 'watch']);
+  const tokens = { deployer: await serviceAccountToken(ns.name, 'deployer'), viewer: await serviceAccountToken(ns.name, 'viewer') };
+  return {
+    namespace: ns.name,
+    tls,
+    runner,
+    get controller() {
+      return controller;
+    },
+    tokens,
+    env: (token) => ({ PLANTON_API_ADDR: controller.apiAddress, PLANTON_API_CA: tls.caFile, PLANTON_API_TOKEN: token }),
+    restart: async (o = {}) => {
+      const address = controller.apiAddress;
+      await controller.stop();
+      controller = await start(o.sameAddress ? ['--api-addr', address] : []);
+      return controller;
+    },
+    close: async () => {
+      await controller.stop();
+      await runner.stop();
+      await ns.cleanup();
+      tls.cleanup();
+    },
+  };
+}
+
+/** The gRPC code and details a call failed with; OK when it did not fail. */
+export async function grpcOutcome(p: Promise<unknown>): Promise<{ code: number; details: string }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as { code?: number; details?: string };
+    return { code: e.code ?? -1, details: e.details ?? '' };
+  }
+  return { code: 0, details: '' };
 }

@@ -86,6 +86,26 @@ async function run(bin: string, args: readonly string[], timeoutMs: number): Pro
   return { stdout, stderr };
 }
 
+/** How a command ended: its exit code (null when killed) and output, whatever the code. */
+export interface Exit extends RunResult {
+  readonly code: number | null;
+}
+
+/** Runs a command to its end, with the test process's environment plus `env`, whatever its exit code. */
+export function exitOf(file: string, args: readonly string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs: number }): Promise<Exit> {
+  return new Promise((done) => {
+    execFile(
+      file,
+      [...args],
+      { cwd: opts.cwd ?? repoRoot, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs, maxBuffer: 32 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
 /** Runs the Helm CLI built for the cluster (fixtures and smoke tests only; the product uses the SDK). */
 export function helm(args: readonly string[], timeoutMs = 180_000): Promise<RunResult> {
   return run(clusterEnv().PLANTON_HELM, args, timeoutMs);
