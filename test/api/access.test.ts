@@ -8,7 +8,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeletionPolicy, type HelmReleaseSpec } from '../../src/gen/planton/helm/v1/helm_release.js';
 import { HelmReleaseServiceClient, type WatchResponse } from '../../src/gen/planton/helm/v1/helm_release_service.js';
-import { apiClient, type ApiFixture, expiredToken, grpcOutcome, type Rpc, rpc, serviceAccountToken, startApiFixture } from '../support/api.js';
+import { apiClient, type ApiFixture, expiredToken, grpcOutcome, type Rpc, rpc, serviceAccountToken, startApiController, startApiFixture } from '../support/api.js';
 import { clusterEnv, kubectl, repoRoot, waitFor } from '../support/cluster.js';
 import { helmReleases } from '../support/controller.js';
 
@@ -165,6 +165,28 @@ describe('malformed requests', () => {
     const e = await failure(writer.apply({ namespace: ns, name: 'huge', labels: {}, spec: spec({ values: { blob: 'x'.repeat(5 * 1024 * 1024) } }), fieldManager: '', force: false, dryRun: false }));
     expect(e.code).toBe(Code.RESOURCE_EXHAUSTED);
     expect(await hrs.get(ns, 'huge')).toBeUndefined();
+  });
+});
+
+describe('every replica serves', () => {
+  it('a standby replica, waiting for the Lease another holds, answers calls', async () => {
+    const lease = ['--leader-elect=true', '--leader-election-namespace', ns, '--leader-election-id', 'api-standby-test'];
+    const leader = await startApiController({ runnerSocket: api.runner.socket, namespace: ns, tls: api.tls, args: [...lease, '--identity', 'leader'] });
+    try {
+      await waitFor('the first replica to lead', async () => (/"msg":"leading"/.test(leader.logs()) ? true : undefined));
+      const standby = await startApiController({ runnerSocket: api.runner.socket, namespace: ns, tls: api.tls, args: [...lease, '--identity', 'standby'] });
+      try {
+        expect(standby.logs()).toMatch(/"msg":"waiting for the leader lease"/);
+        expect(standby.logs()).not.toMatch(/"msg":"leading"/);
+        const c = apiClient(standby.apiAddress, api.tls.ca, await serviceAccountToken(ns, 'viewer'));
+        clients.push(c);
+        expect((await rpc(c).get({ namespace: ns, name: 'target' })).helmRelease?.name).toBe('target');
+      } finally {
+        await standby.stop();
+      }
+    } finally {
+      await leader.stop();
+    }
   });
 });
 
