@@ -11,6 +11,7 @@ import { KubeHelmReleaseApi } from './kube/helm-release-api.js';
 import { ObjectReader } from './kube/object-reader.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
+import { fleetObserver } from './metrics/fleet-observer.js';
 import { reconcileObserver } from './metrics/reconcile-observer.js';
 import { DependencyReadiness } from './reconcile/dependencies.js';
 import { Reconciler } from './reconcile/reconciler.js';
@@ -108,6 +109,7 @@ async function run(config: Config, log: Logger, stop: AbortSignal): Promise<void
       namespace: config.watchNamespace,
       log,
       queueMetrics: metrics.queue,
+      fleet: fleetObserver(metrics),
     });
     await controller.start();
     const ended = await Promise.race([

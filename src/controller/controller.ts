@@ -13,6 +13,16 @@ import { Informer, type InformerEvent } from './informer.js';
 import { ReferenceWatcher, referencesOf } from './reference-watcher.js';
 import { type QueueMetrics, WorkQueue } from './work-queue.js';
 
+/**
+ * What the controller tells about the HelmReleases in its cache (for per-release metrics, see
+ * src/metrics/fleet-observer.ts): every version it receives, and when one leaves the cache
+ * (deleted, or no longer in the controller's scope: namespace, label selector).
+ */
+export interface FleetObserver {
+  known(obj: HelmReleaseObject): void;
+  forgotten(namespace: string, name: string): void;
+}
+
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
   readonly reconciler: Reconciler;
@@ -24,6 +34,7 @@ export interface ControllerOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly queueMetrics?: QueueMetrics;
+  readonly fleet?: FleetObserver;
 }
 
 type HelmReleaseCacheObject = HelmReleaseObject & KubeObject;
@@ -33,11 +44,13 @@ export class Controller {
   readonly #queue: WorkQueue;
   readonly #refs: ReferenceWatcher;
   readonly #log: Logger;
+  readonly #fleet: FleetObserver | undefined;
   /** dependency key → keys of HelmReleases that depend on it. */
   readonly #dependents = new Map<string, Set<string>>();
 
   constructor(opts: ControllerOptions) {
     this.#log = opts.log;
+    this.#fleet = opts.fleet;
     const path = opts.namespace
       ? `/apis/${API_VERSION}/namespaces/${opts.namespace}/${PLURAL}`
       : `/apis/${API_VERSION}/${PLURAL}`;
@@ -95,12 +108,14 @@ export class Controller {
     const obj = e.object;
     const key = keyOf(obj.metadata);
     if (e.type === 'delete') {
+      this.#fleet?.forgotten(obj.metadata.namespace, obj.metadata.name);
       this.#refs.track(key, new Set());
       this.#indexDependencies(key, undefined);
       this.#queue.add(key);
       this.#wakeDependents(key);
       return;
     }
+    this.#fleet?.known(obj);
     // References and dependencies come from the spec: re-read them only when it changed (most
     // updates are status writes).
     if (e.type === 'add' || e.old?.metadata.generation !== obj.metadata.generation) {

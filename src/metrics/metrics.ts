@@ -36,6 +36,28 @@ export function reconciliationStatusValue(s: ReleaseStatus): number {
   }
 }
 
+/**
+ * The labels of planton_helm_release_info for one HelmRelease besides its namespace and name:
+ * what a dashboard's table of releases shows. All come from the object (spec and status), never
+ * from values.
+ */
+export interface ReleaseInfo {
+  /** spec.name: the chart. */
+  readonly chart: string;
+  /** spec.version: the chart version the spec asks for (status.release.chartVersion is the one deployed). */
+  readonly version: string;
+  /** status.release.revision, the Helm revision; "" before the first install. */
+  readonly revision: string;
+  /** The Ready condition's status; Unknown when there is none yet. */
+  readonly ready: 'True' | 'False' | 'Unknown';
+  readonly suspended: boolean;
+  /** The Helm release's namespace and name (spec.targetNamespace and spec.releaseName, defaulted). */
+  readonly releaseNamespace: string;
+  readonly releaseName: string;
+}
+
+type InfoLabel = 'namespace' | 'name' | 'chart' | 'version' | 'revision' | 'ready' | 'suspended' | 'release_namespace' | 'release_name';
+
 export interface Metrics {
   readonly queue: QueueMetrics;
   /** planton_helm_release_reconciliation_status{namespace,name}: see reconciliationStatusValue. */
@@ -52,8 +74,18 @@ export interface Metrics {
   readonly runnerCallDuration: Histogram<'method' | 'code'>;
   /** leader_election_master_status{name}: 1 while this process leads (client-go's name). */
   readonly leader: Gauge<'name'>;
-  /** Sets the release's status gauge. */
+  /**
+   * planton_helm_release_info{namespace,name,chart,version,revision,ready,suspended,
+   * release_namespace,release_name} = 1: one series per HelmRelease, replaced when a label changes.
+   */
+  readonly releaseInfo: Gauge<InfoLabel>;
+  /** Sets the release's status gauge (what its reconcile found). */
   setReleaseStatus(namespace: string, name: string, status: ReleaseStatus): void;
+  /**
+   * The controller knows this HelmRelease: its status gauge reads -4 (unknown) until its first
+   * reconcile reports, and its info series is set to `info`, replacing the previous one.
+   */
+  setReleaseKnown(namespace: string, name: string, info: ReleaseInfo): void;
   /** Removes every per-release series of a deleted HelmRelease, so it stops being reported. */
   deleteRelease(namespace: string, name: string): void;
 }
@@ -201,12 +233,24 @@ export function createMetrics(registry: Registry, controller: string): Metrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
     registers,
   });
+  const releaseInfo = new Gauge({
+    name: 'planton_helm_release_info',
+    help: 'Information about a HelmRelease (chart, version, Helm revision, Ready, suspended, the Helm release it manages); always 1',
+    labelNames: ['namespace', 'name', 'chart', 'version', 'revision', 'ready', 'suspended', 'release_namespace', 'release_name'] as const,
+    registers,
+  });
   const leader = new Gauge({
     name: 'leader_election_master_status',
     help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
     labelNames: ['name'] as const,
     registers,
   });
+
+  // Keys whose reconcile reported a status (their gauge no longer reads -4), and the labels of
+  // each HelmRelease's info series (so a change replaces it instead of adding a second one).
+  // Both hold one entry per HelmRelease the controller knows, removed with it.
+  const reported = new Set<string>();
+  const infoSeries = new Map<string, Record<InfoLabel, string>>();
 
   return {
     queue: createQueueMetrics(registry, controller),
@@ -217,16 +261,55 @@ export function createMetrics(registry: Registry, controller: string): Metrics {
     driftCorrected,
     runnerCallDuration,
     leader,
+    releaseInfo,
     setReleaseStatus(namespace, name, status) {
+      reported.add(keyOf(namespace, name));
       reconciliationStatus.set({ namespace, name }, reconciliationStatusValue(status));
     },
+    setReleaseKnown(namespace, name, info) {
+      const key = keyOf(namespace, name);
+      if (!reported.has(key)) reconciliationStatus.set({ namespace, name }, reconciliationStatusValue('unknown'));
+      const labels = infoLabels(namespace, name, info);
+      const old = infoSeries.get(key);
+      if (old && sameLabels(old, labels)) return;
+      if (old) releaseInfo.remove(old);
+      releaseInfo.set(labels, 1);
+      infoSeries.set(key, labels);
+    },
     deleteRelease(namespace, name) {
+      const key = keyOf(namespace, name);
       // remove() of a series that was never set is a no-op.
       reconciliationStatus.remove({ namespace, name });
       driftDetected.remove({ namespace, name });
       driftCorrected.remove({ namespace, name });
+      const info = infoSeries.get(key);
+      if (info) releaseInfo.remove(info);
+      infoSeries.delete(key);
+      reported.delete(key);
     },
   };
+}
+
+function keyOf(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+function infoLabels(namespace: string, name: string, info: ReleaseInfo): Record<InfoLabel, string> {
+  return {
+    namespace,
+    name,
+    chart: info.chart,
+    version: info.version,
+    revision: info.revision,
+    ready: info.ready,
+    suspended: info.suspended ? 'true' : 'false',
+    release_namespace: info.releaseNamespace,
+    release_name: info.releaseName,
+  };
+}
+
+function sameLabels(a: Record<InfoLabel, string>, b: Record<InfoLabel, string>): boolean {
+  return (Object.keys(a) as InfoLabel[]).every((k) => a[k] === b[k]);
 }
 
 export interface ApiMetrics {
