@@ -223,13 +223,16 @@ function eventTime(e: k8s.CoreV1Event): number {
   return t ? new Date(t as unknown as string | Date).getTime() : 0;
 }
 
-/** Events recorded for one object, oldest first. */
+/**
+ * Events recorded for one object, oldest first, one entry per occurrence: an Event the controller
+ * counted n times (a repeat updates `count` instead of writing a new Event) appears n times.
+ */
 export async function eventsFor(namespace: string, name: string): Promise<{ type: string; reason: string; message: string }[]> {
   const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
   const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
   return list.items
     .sort((a, b) => eventTime(a) - eventTime(b))
-    .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' }));
+    .flatMap((e) => Array.from({ length: Math.max(e.count ?? 1, 1) }, () => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' })));
 }
 
 export interface ControllerSuite {
