@@ -1,6 +1,7 @@
 // The reconcile of one HelmRelease key: observe (the object, its values, the Helm release),
 // decide (pure, decide.ts), act (at most one runner call), then write the status once, only when
 // it changed. Returns when to look again; the work queue does the rest.
+import { randomBytes } from 'node:crypto';
 import {
   type HelmReleaseObject,
   type HelmReleaseSpec,
@@ -18,7 +19,7 @@ import type { ChartRefInput, ReleaseRefInput, ReleaseRevision, ReleaseState, Run
 import { correctDrift } from './actions/correct-drift.js';
 import { detectDrift } from './actions/detect-drift.js';
 import { install } from './actions/install.js';
-import type { ActionContext, ActionResult } from './actions/action.js';
+import { type ActionContext, type ActionResult, callOpts } from './actions/action.js';
 import { rollback } from './actions/rollback.js';
 import { test } from './actions/test.js';
 import { uninstall } from './actions/uninstall.js';
@@ -78,6 +79,14 @@ export interface ReconcilerDeps {
   readonly random?: () => number;
 }
 
+/** What every runner call of one reconcile carries: its cancellation and its ID. */
+type ReconcileCall = Pick<ActionContext, 'signal' | 'reconcileId'>;
+
+/** A new reconcile ID: 16 hex characters, in every log line of the reconcile and sent to the runner. */
+function newReconcileId(): string {
+  return randomBytes(8).toString('hex');
+}
+
 interface Observation {
   readonly state: ReleaseState;
   readonly history: readonly ReleaseRevision[];
@@ -122,8 +131,9 @@ export class Reconciler {
       this.#d.observer.forget(namespace, name);
       return {};
     }
-    const log = this.#d.log.child({ helmrelease: key });
-    if (obj.metadata.deletionTimestamp) return this.#finalize(obj, signal, log);
+    const call: ReconcileCall = { signal, reconcileId: newReconcileId() };
+    const log = this.#d.log.child({ helmrelease: key, reconcileID: call.reconcileId });
+    if (obj.metadata.deletionTimestamp) return this.#finalize(obj, call, log);
     const prev = this.#prevStatus(obj);
 
     const parsed = parseSpec(obj.spec);
@@ -150,7 +160,7 @@ export class Reconciler {
     if (!(obj.metadata.finalizers ?? []).includes(FINALIZER)) {
       await this.#d.api.setFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER]);
     }
-    const finish = await this.#run(obj, prev, spec, signal, log);
+    const finish = await this.#run(obj, prev, spec, call, log);
     return this.#conclude(obj, prev, finish, log);
   }
 
@@ -158,7 +168,7 @@ export class Reconciler {
     obj: HelmReleaseObject,
     prev: HelmReleaseStatus | undefined,
     spec: HelmReleaseSpec,
-    signal: AbortSignal,
+    call: ReconcileCall,
     log: Logger,
   ): Promise<Finish> {
     const pre = preflight({
@@ -188,7 +198,7 @@ export class Reconciler {
     log = log.redacting((t) => redactor.scrub(t));
     let observed: Observation;
     try {
-      observed = await this.#observe(release, spec, signal);
+      observed = await this.#observe(release, spec, call);
     } catch (err) {
       return { ...started, desired, error: classifyError(err) };
     }
@@ -197,7 +207,7 @@ export class Reconciler {
     let drifted: number | undefined;
     if (shouldCheckDrift(spec, state)) {
       try {
-        drifted = (await detectDrift(this.#d.runner, spec, release, signal)).objects.length;
+        drifted = (await detectDrift(this.#d.runner, spec, release, call)).objects.length;
       } catch (err) {
         return { ...started, desired, observed, error: classifyError(err) };
       }
@@ -229,7 +239,7 @@ export class Reconciler {
     };
     if (!isAction(plan)) return base;
 
-    const ctx: ActionContext = { runner: this.#d.runner, spec, release, chart, values, configDigest: desired.configDigest, signal };
+    const ctx: ActionContext = { runner: this.#d.runner, spec, release, chart, values, configDigest: desired.configDigest, ...call };
     let result: ActionResult;
     try {
       result = await this.#act(plan, ctx, observed, log);
@@ -240,7 +250,7 @@ export class Reconciler {
       result = { ...result, message: `adopted release ${release.namespace}/${release.name}, which recorded no owner: ${result.message}` };
     }
     // Read the release again so the status shows what the action left (history included).
-    const after = await this.#observe(release, spec, signal).catch(() => observed);
+    const after = await this.#observe(release, spec, call).catch(() => observed);
     const followUp =
       result.succeeded &&
       (result.action === 'install' || result.action === 'upgrade') &&
@@ -287,9 +297,9 @@ export class Reconciler {
     }
   }
 
-  async #observe(release: ReleaseRefInput, spec: HelmReleaseSpec, signal: AbortSignal): Promise<Observation> {
+  async #observe(release: ReleaseRefInput, spec: HelmReleaseSpec, call: ReconcileCall): Promise<Observation> {
     const limit = spec.maxHistory > 0 ? spec.maxHistory : 5;
-    const got = await this.#d.runner.getReleaseState({ release, historyLimit: Math.max(limit, 10) }, { deadlineMs: 30_000, signal });
+    const got = await this.#d.runner.getReleaseState({ release, historyLimit: Math.max(limit, 10) }, callOpts(call, 30_000));
     if (!got.state) throw new Error('helm-runner returned no release state');
     return { state: got.state, history: got.history };
   }
@@ -364,9 +374,14 @@ export class Reconciler {
   ): Promise<void> {
     const scrub = (t: string) => f.redactor?.scrub(t) ?? t;
     const emit = (type: EventType, reason: string, message: string, action: string) =>
-      this.#d.api.event(obj, type, reason, scrub(message), action).catch((err: unknown) => {
-        log.warn('event not recorded', { reason, error: err });
-      });
+      this.#d.api.event(obj, type, reason, scrub(message), action).then(
+        (written) => {
+          if (written === 'dropped') log.debug('event not recorded: this HelmRelease wrote too many new events lately', { reason });
+        },
+        (err: unknown) => {
+          log.warn('event not recorded', { reason, error: err });
+        },
+      );
     if (f.adopting && f.result?.succeeded) {
       await emit('Normal', Reason.ReleaseAdopted, `${f.result.message}; this HelmRelease owns the release now`, 'Adopt');
     }
@@ -417,7 +432,7 @@ export class Reconciler {
     };
   }
 
-  async #finalize(obj: HelmReleaseObject, signal: AbortSignal, log: Logger): Promise<ReconcileOutcome> {
+  async #finalize(obj: HelmReleaseObject, call: ReconcileCall, log: Logger): Promise<ReconcileOutcome> {
     const finalizers = obj.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) return {};
     const parsed = parseSpec(obj.spec);
@@ -426,7 +441,7 @@ export class Reconciler {
     if (plan.kind === 'uninstall' && spec) {
       const release = this.#releaseRef(obj, spec, new Redactor());
       try {
-        const observed = await this.#observe(release, spec, signal);
+        const observed = await this.#observe(release, spec, call);
         const recorded = observed.state.owner;
         const owner = !recorded ? 'none' : recorded.uid === obj.metadata.uid ? 'self' : 'other';
         plan = decideDeletion({
@@ -435,7 +450,7 @@ export class Reconciler {
           owner,
           ...(recorded && owner === 'other' ? { ownerReason: `it is owned by HelmRelease ${describeOwner(recorded)}` } : {}),
         });
-        const ctx: ActionContext = { runner: this.#d.runner, spec, release, chart: {}, values: {}, configDigest: '', signal };
+        const ctx: ActionContext = { runner: this.#d.runner, spec, release, chart: {}, values: {}, configDigest: '', ...call };
         if (plan.kind === 'uninstall') {
           const result = await this.#act(plan, ctx, observed, log);
           await this.#d.api.event(obj, result.succeeded ? 'Normal' : 'Warning', result.reason, result.message, 'Uninstall').catch(() => undefined);

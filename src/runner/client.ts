@@ -66,7 +66,12 @@ export type ChartRefInput = DeepPartial<ChartRef>;
 export interface CallOpts {
   readonly deadlineMs: number;
   readonly signal?: AbortSignal;
+  /** The reconcile this call belongs to, sent as RECONCILE_ID_METADATA so both logs can be joined. */
+  readonly reconcileId?: string;
 }
+
+/** gRPC metadata key carrying the reconcile ID (16 hex characters) of a call. */
+export const RECONCILE_ID_METADATA = 'x-planton-reconcile-id';
 
 /** Observes every call (for the runner latency metric); `code` is the gRPC status name. */
 export type CallObserver = (method: string, code: string, seconds: number) => void;
@@ -147,7 +152,9 @@ export class RunnerClient {
         fail(new RunnerError(`${method} cancelled before it started`, GrpcStatus.CANCELLED, undefined));
         return;
       }
-      const call = fn(req, new Metadata(), { deadline: Date.now() + o.deadlineMs }, (err, res) => {
+      const md = new Metadata();
+      if (o.reconcileId !== undefined) md.set(RECONCILE_ID_METADATA, o.reconcileId);
+      const call = fn(req, md, { deadline: Date.now() + o.deadlineMs }, (err, res) => {
         o.signal?.removeEventListener('abort', onAbort);
         const code = err ? (codeName.get(err.code) ?? 'UNKNOWN') : 'OK';
         this.#observe?.(method, code, (performance.now() - started) / 1000);

@@ -2,7 +2,7 @@
 // and reports the result as data; it never decides whether the action is wanted (decide.ts does)
 // and never writes the HelmRelease (the reconciler does, once, afterwards).
 import type { HelmReleaseSpec, PreviousRelease } from '../../api/helm-release.js';
-import type { ChartRefInput, ReleaseRefInput, ReleaseState, RunnerClient } from '../../runner/client.js';
+import type { CallOpts, ChartRefInput, ReleaseRefInput, ReleaseState, RunnerClient } from '../../runner/client.js';
 import { durationMs } from '../../api/helm-release.js';
 import type { Reason } from '../conditions.js';
 import type { Values } from '../values.js';
@@ -17,6 +17,13 @@ export interface ActionContext {
   readonly values: Values;
   readonly configDigest: string;
   readonly signal: AbortSignal;
+  /** The reconcile's ID, sent with every runner call it makes (its log lines carry it too). */
+  readonly reconcileId: string;
+}
+
+/** Options of a runner call made for `ctx`: its deadline, the reconcile's signal and ID. */
+export function callOpts(ctx: Pick<ActionContext, 'signal' | 'reconcileId'>, deadlineMs: number): CallOpts {
+  return { deadlineMs, signal: ctx.signal, reconcileId: ctx.reconcileId };
 }
 
 export interface ActionResult {

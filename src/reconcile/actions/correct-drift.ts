@@ -1,7 +1,7 @@
 // correct-drift: re-applies only the objects that differ from the latest deployed revision's
 // manifest (no new revision).
 import { Reason } from '../conditions.js';
-import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from './action.js';
+import { type ActionContext, type ActionResult, callOpts, deadlineFor, timeoutOf } from './action.js';
 import { ignoreRules } from './detect-drift.js';
 
 export async function correctDrift(ctx: ActionContext): Promise<ActionResult> {
@@ -9,7 +9,7 @@ export async function correctDrift(ctx: ActionContext): Promise<ActionResult> {
     // forceConflicts: a field changed with kubectl belongs to kubectl's field manager; without
     // force the re-apply fails with a conflict on exactly the fields that drifted.
     { release: ctx.release, ignore: ignoreRules(ctx.spec), timeout: timeoutOf(ctx.spec), forceConflicts: true },
-    { deadlineMs: deadlineFor(ctx.spec, false), signal: ctx.signal },
+    callOpts(ctx, deadlineFor(ctx.spec, false)),
   );
   const corrected = res.objects.filter((o) => o.corrected);
   const names = corrected.map((o) => `${o.drift?.kind ?? ''}/${o.drift?.name ?? ''}`);

@@ -1,7 +1,7 @@
 // install: the first revision of a release (Helm install). With atomic, a failed install is
 // uninstalled by the same operation (Outcome.remediated).
 import { Reason } from '../conditions.js';
-import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from './action.js';
+import { type ActionContext, type ActionResult, callOpts, deadlineFor, timeoutOf } from './action.js';
 
 export async function install(ctx: ActionContext): Promise<ActionResult> {
   const { spec } = ctx;
@@ -16,7 +16,7 @@ export async function install(ctx: ActionContext): Promise<ActionResult> {
       createNamespace: spec.createNamespace,
       configDigest: ctx.configDigest,
     },
-    { deadlineMs: deadlineFor(spec, spec.atomic), signal: ctx.signal },
+    callOpts(ctx, deadlineFor(spec, spec.atomic)),
   );
   const chart = `${spec.name}@${spec.version}`;
   const base = { action: 'install', counter: 'install', attempted: true, ...(res.state ? { state: res.state } : {}) } as const;

@@ -1,13 +1,13 @@
 // rollback: remediation of a failed upgrade (or failed tests): a new revision made from the last
 // revision that deployed successfully.
 import { Reason } from '../conditions.js';
-import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from './action.js';
+import { type ActionContext, type ActionResult, callOpts, deadlineFor, timeoutOf } from './action.js';
 
 export async function rollback(ctx: ActionContext, toRevision: number): Promise<ActionResult> {
   const { spec } = ctx;
   const res = await ctx.runner.rollback(
     { release: ctx.release, revision: toRevision, wait: spec.wait, timeout: timeoutOf(spec), maxHistory: spec.maxHistory, cleanupOnFail: true, forceConflicts: true },
-    { deadlineMs: deadlineFor(spec, false), signal: ctx.signal },
+    callOpts(ctx, deadlineFor(spec, false)),
   );
   const state = res.state ? { state: res.state } : {};
   if (res.outcome?.succeeded) {

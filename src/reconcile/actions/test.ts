@@ -2,12 +2,12 @@
 // against the retries of the upgrade (or install) that made the revision, unless the spec says
 // to ignore test failures.
 import { Reason } from '../conditions.js';
-import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from './action.js';
+import { type ActionContext, type ActionResult, callOpts, deadlineFor, timeoutOf } from './action.js';
 
 export async function test(ctx: ActionContext, revision: number): Promise<ActionResult> {
   const res = await ctx.runner.test(
     { release: ctx.release, timeout: timeoutOf(ctx.spec) },
-    { deadlineMs: deadlineFor(ctx.spec, false), signal: ctx.signal },
+    callOpts(ctx, deadlineFor(ctx.spec, false)),
   );
   const counter = revision <= 1 ? 'install' : 'upgrade';
   if (res.outcome?.succeeded) {

@@ -7,7 +7,7 @@ import type { PreviousRelease } from '../../api/helm-release.js';
 import type { ReleaseRefInput } from '../../runner/client.js';
 import { Reason } from '../conditions.js';
 import { describeOwner } from '../state.js';
-import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from './action.js';
+import { type ActionContext, type ActionResult, callOpts, deadlineFor, timeoutOf } from './action.js';
 
 const STATE_DEADLINE_MS = 30_000;
 
@@ -16,7 +16,7 @@ export async function uninstallPrevious(ctx: ActionContext, previous: PreviousRe
   const release: ReleaseRefInput = { ...ctx.release, name: previous.name, namespace: previous.namespace };
   const where = `${previous.namespace}/${previous.name}`;
   const base = { action: 'uninstall-previous', previous } as const;
-  const got = await ctx.runner.getReleaseState({ release, historyLimit: 1 }, { deadlineMs: STATE_DEADLINE_MS, signal: ctx.signal });
+  const got = await ctx.runner.getReleaseState({ release, historyLimit: 1 }, callOpts(ctx, STATE_DEADLINE_MS));
   const state = got.state;
   if (!state?.exists) {
     return { ...base, succeeded: true, reason: Reason.PreviousReleaseLeft, message: `previous release ${where} is no longer installed` };
@@ -28,7 +28,7 @@ export async function uninstallPrevious(ctx: ActionContext, previous: PreviousRe
   }
   const res = await ctx.runner.uninstall(
     { release, wait: spec.wait, timeout: timeoutOf(spec) },
-    { deadlineMs: deadlineFor(spec, false), signal: ctx.signal },
+    callOpts(ctx, deadlineFor(spec, false)),
   );
   if (res.outcome?.succeeded) {
     return { ...base, succeeded: true, reason: Reason.PreviousReleaseUninstalled, message: `uninstalled previous release ${where} (releaseName or targetNamespace changed)` };

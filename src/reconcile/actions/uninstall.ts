@@ -2,13 +2,13 @@
 // a failed install/upgrade or because the HelmRelease was deleted. Objects annotated
 // `helm.sh/resource-policy: keep` stay.
 import { Reason } from '../conditions.js';
-import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from './action.js';
+import { type ActionContext, type ActionResult, callOpts, deadlineFor, timeoutOf } from './action.js';
 
 export async function uninstall(ctx: ActionContext): Promise<ActionResult> {
   const { spec } = ctx;
   const res = await ctx.runner.uninstall(
     { release: ctx.release, wait: spec.wait, timeout: timeoutOf(spec) },
-    { deadlineMs: deadlineFor(spec, false), signal: ctx.signal },
+    callOpts(ctx, deadlineFor(spec, false)),
   );
   const state = res.state ? { state: res.state } : {};
   if (res.outcome?.succeeded) {

@@ -1,7 +1,7 @@
 // upgrade: a new revision of an existing release (Helm upgrade). With atomic, a failed upgrade is
 // rolled back by the same operation (Outcome.remediated).
 import { Reason } from '../conditions.js';
-import { type ActionContext, type ActionResult, deadlineFor, timeoutOf } from './action.js';
+import { type ActionContext, type ActionResult, callOpts, deadlineFor, timeoutOf } from './action.js';
 
 export async function upgrade(ctx: ActionContext): Promise<ActionResult> {
   const { spec } = ctx;
@@ -20,7 +20,7 @@ export async function upgrade(ctx: ActionContext): Promise<ActionResult> {
       // kubectl's field manager) are taken back, as Helm 3's three-way merge did.
       forceConflicts: true,
     },
-    { deadlineMs: deadlineFor(spec, spec.atomic), signal: ctx.signal },
+    callOpts(ctx, deadlineFor(spec, spec.atomic)),
   );
   const chart = `${spec.name}@${spec.version}`;
   const base = { action: 'upgrade', counter: 'upgrade', attempted: true, ...(res.state ? { state: res.state } : {}) } as const;
