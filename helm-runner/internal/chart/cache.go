@@ -70,6 +70,7 @@ type diskCache struct {
 	maxRead int64
 	budget  int64
 	log     *slog.Logger
+	rec     Recorder
 
 	mu      sync.Mutex
 	size    int64
@@ -89,9 +90,13 @@ type diskEntry struct {
 }
 
 // openDiskCache counts the archives already in dir, oldest use last, removes what a crash left
-// half-written, and trims the cache to budget.
-func openDiskCache(dir string, maxRead, budget int64, log *slog.Logger) (*diskCache, error) {
-	d := &diskCache{dir: dir, maxRead: maxRead, budget: budget, log: log, order: list.New(), entries: map[string]*list.Element{}}
+// half-written, and trims the cache to budget. Evictions are logged to log and counted by rec
+// (nil: not counted).
+func openDiskCache(dir string, maxRead, budget int64, log *slog.Logger, rec Recorder) (*diskCache, error) {
+	if rec == nil {
+		rec = noRecorder{}
+	}
+	d := &diskCache{dir: dir, maxRead: maxRead, budget: budget, log: log, rec: rec, order: list.New(), entries: map[string]*list.Element{}}
 	found, err := d.scan()
 	if err != nil {
 		return nil, err
@@ -324,6 +329,7 @@ func (d *diskCache) evictLocked(el *list.Element, why string) {
 	e := el.Value.(*diskEntry)
 	d.forgetLocked(el)
 	d.removeFiles(e.key)
+	d.rec.ChartCacheEvicted("disk")
 	d.log.Debug("chart cache eviction", "keyDigest", e.key, "bytes", e.size, "reason", why, "cacheBytes", d.size, "budget", d.budget)
 }
 
@@ -449,12 +455,14 @@ func (m *memoryCache) get(key string) (archive, bool) {
 	return e.Value.(*memoryEntry).archive, true
 }
 
-func (m *memoryCache) put(key string, a archive) {
+// put keeps a as key, most recently used, and returns how many other archives it displaced.
+// An archive larger than the whole budget is not kept.
+func (m *memoryCache) put(key string, a archive) (evicted int) {
 	size := int64(len(a.data))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if size > m.max {
-		return
+		return 0
 	}
 	if e, ok := m.entries[key]; ok {
 		m.size -= int64(len(e.Value.(*memoryEntry).data))
@@ -467,7 +475,16 @@ func (m *memoryCache) put(key string, a archive) {
 		m.size -= int64(len(entry.data))
 		m.order.Remove(oldest)
 		delete(m.entries, entry.key)
+		evicted++
 	}
 	m.entries[key] = m.order.PushFront(&memoryEntry{key: key, archive: a})
 	m.size += size
+	return evicted
+}
+
+// bytes is the size of the archives held.
+func (m *memoryCache) bytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.size
 }

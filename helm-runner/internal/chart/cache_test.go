@@ -376,7 +376,7 @@ func TestDiskCacheEvictsLeastRecentlyUsed(t *testing.T) {
 
 func TestDiskCacheKeepsArchivesBeingRead(t *testing.T) {
 	dir := t.TempDir()
-	d, err := openDiskCache(dir, 1<<20, 2*entryBytes, slog.New(slog.DiscardHandler))
+	d, err := openDiskCache(dir, 1<<20, 2*entryBytes, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,7 +509,7 @@ func TestDiskCacheTrimmedAtRestart(t *testing.T) {
 
 func TestDiskCacheCountsWholeBlocks(t *testing.T) {
 	dir := t.TempDir()
-	d, err := openDiskCache(dir, 1<<20, 1<<20, slog.New(slog.DiscardHandler))
+	d, err := openDiskCache(dir, 1<<20, 1<<20, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

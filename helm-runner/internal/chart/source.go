@@ -91,6 +91,29 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Source) { s.log = l }
 }
 
+// Recorder is told what a Source does, for the runner's metrics (internal/metrics).
+type Recorder interface {
+	// ChartPulled: one download of a chart archive from a repository of source ("http" or
+	// "oci") ended, failed when err is not nil (an archive that fails inspection too).
+	ChartPulled(source string, err error)
+	// ChartCacheLookup: one lookup was served from memory or disk (hit) or pulled (miss).
+	ChartCacheLookup(hit bool)
+	// ChartCacheEvicted: one archive was dropped from tier ("disk" or "memory") to make room.
+	ChartCacheEvicted(tier string)
+}
+
+// WithRecorder reports pulls, cache lookups and evictions to r (default: nowhere).
+func WithRecorder(r Recorder) Option {
+	return func(s *Source) { s.rec = r }
+}
+
+// noRecorder records nothing.
+type noRecorder struct{}
+
+func (noRecorder) ChartPulled(string, error) {}
+func (noRecorder) ChartCacheLookup(bool)     {}
+func (noRecorder) ChartCacheEvicted(string)  {}
+
 // Source pulls, validates and caches charts. It is safe for concurrent use.
 type Source struct {
 	limits             Limits
@@ -102,6 +125,7 @@ type Source struct {
 	credKey            []byte
 	registryConfigPath string
 	log                *slog.Logger
+	rec                Recorder
 }
 
 // NewSource returns a Source that caches under cacheDir, creating it (mode 0700) if needed.
@@ -134,11 +158,12 @@ func NewSource(cacheDir string, limits Limits, opts ...Option) (*Source, error) 
 		credKey:            credKey,
 		registryConfigPath: filepath.Join(cacheDir, "registry-config-unused.json"),
 		log:                slog.Default(),
+		rec:                noRecorder{},
 	}
 	for _, o := range opts {
 		o(s)
 	}
-	s.disk, err = openDiskCache(chartsDir, limits.MaxArchiveBytes, s.diskBudget, s.log)
+	s.disk, err = openDiskCache(chartsDir, limits.MaxArchiveBytes, s.diskBudget, s.log, s.rec)
 	if err != nil {
 		return nil, failure.Wrap(failure.Internal, err, "read the chart cache directory")
 	}
@@ -147,8 +172,8 @@ func NewSource(cacheDir string, limits Limits, opts ...Option) (*Source, error) 
 
 // Get returns the chart ref names and the digest ("sha256:<hex>") of its archive. The ref is
 // validated before any connection. The archive is downloaded only when neither cache holds it;
-// concurrent Gets of the same ref share one download. Every call returns a chart of its own,
-// which the caller may modify (Helm's install and upgrade do).
+// concurrent Gets of the same ref share one lookup (and one download). Every call returns a
+// chart of its own, which the caller may modify (Helm's install and upgrade do).
 //
 // Errors carry a failure reason: INVALID_ARGUMENT, INVALID_VERSION, INSECURE_REPOSITORY,
 // CHART_NOT_FOUND, VERSION_NOT_FOUND, AUTH_FAILED, REPOSITORY_UNREACHABLE, CHART_TOO_LARGE,
@@ -161,6 +186,7 @@ func (s *Source) Get(ctx context.Context, ref Ref) (*chartv2.Chart, string, erro
 	key := cacheKey(t, s.credKey)
 	a, ok := s.memory.get(key)
 	if ok {
+		s.rec.ChartCacheLookup(true)
 		s.disk.touch(key)
 	} else {
 		what := fmt.Sprintf("pull of chart %s %s", ref.Name, ref.Version)
@@ -179,37 +205,54 @@ func (s *Source) Get(ctx context.Context, ref Ref) (*chartv2.Chart, string, erro
 }
 
 // obtain returns the archive of key from memory, disk or the repository, in that order,
-// and fills the caches.
+// and fills the caches. It is one lookup, whoever waits for it.
 func (s *Source) obtain(ctx context.Context, key string, t target) (archive, error) {
 	if a, ok := s.memory.get(key); ok {
+		s.rec.ChartCacheLookup(true)
 		return a, nil
 	}
 	if a, ok := s.disk.load(key); ok {
 		if _, err := loadChart(a.data, s.limits, t.ref.Name, t.ref.Version); err == nil {
-			s.memory.put(key, a)
+			s.rec.ChartCacheLookup(true)
+			s.putMemory(key, a)
 			return a, nil
 		}
 		s.disk.remove(key)
 	}
-	data, err := s.fetch(ctx, t)
+	s.rec.ChartCacheLookup(false)
+	data, err := s.pull(ctx, t)
 	if err != nil {
-		return archive{}, err
-	}
-	if int64(len(data)) > s.limits.MaxArchiveBytes {
-		return archive{}, sizeFailure("chart archive", s.limits.MaxArchiveBytes)
-	}
-	if _, err := loadChart(data, s.limits, t.ref.Name, t.ref.Version); err != nil {
 		return archive{}, err
 	}
 	a := newArchive(data)
 	if err := s.disk.store(key, a); errors.Is(err, errDiskCacheFull) {
-		s.log.Debug("chart not cached on disk", "chart", t.ref.Name, "version", t.ref.Version, "keyDigest", key, "error", err)
+		s.log.DebugContext(ctx, "chart not cached on disk", "chart", t.ref.Name, "version", t.ref.Version, "keyDigest", key, "error", err)
 	} else if err != nil {
 		// The chart is good; without the disk copy it is only fetched again after a restart.
-		s.log.Warn("chart cache write failed", "chart", t.ref.Name, "version", t.ref.Version, "error", err)
+		s.log.WarnContext(ctx, "chart cache write failed", "chart", t.ref.Name, "version", t.ref.Version, "error", err)
 	}
-	s.memory.put(key, a)
+	s.putMemory(key, a)
 	return a, nil
+}
+
+// pull downloads and inspects t's archive, and records the pull.
+func (s *Source) pull(ctx context.Context, t target) ([]byte, error) {
+	data, err := s.fetch(ctx, t)
+	if err == nil && int64(len(data)) > s.limits.MaxArchiveBytes {
+		err = sizeFailure("chart archive", s.limits.MaxArchiveBytes)
+	}
+	if err == nil {
+		_, err = loadChart(data, s.limits, t.ref.Name, t.ref.Version)
+	}
+	source := "http"
+	if t.kind == kindOCI {
+		source = "oci"
+	}
+	s.rec.ChartPulled(source, err)
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 func (s *Source) fetch(ctx context.Context, t target) ([]byte, error) {
@@ -217,4 +260,17 @@ func (s *Source) fetch(ctx context.Context, t target) ([]byte, error) {
 		return s.fetchOCI(ctx, t)
 	}
 	return s.fetchHTTP(ctx, t)
+}
+
+// putMemory keeps a in memory, recording the archives it displaced.
+func (s *Source) putMemory(key string, a archive) {
+	for range s.memory.put(key, a) {
+		s.rec.ChartCacheEvicted("memory")
+	}
+}
+
+// CacheBytes is what the caches hold: the bytes the disk cache counts against its budget (whole
+// blocks) and the bytes of the archives in memory.
+func (s *Source) CacheBytes() (disk, memory int64) {
+	return s.disk.bytes(), s.memory.bytes()
 }
