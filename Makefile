@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 NPM_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps generate check-generated breaking build build-runner cluster-build cluster-up \
-        cluster-down cluster-status test test-unit test-integration bench bench-runner demo up down run
+        cluster-down cluster-status test test-unit test-integration bench bench-api bench-runner demo up down run
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench-runner: deps ## helm-runner benchmark on a running cluster (make cluster-u
 
 bench: deps build-runner ## Reconciler benchmark on a running cluster (make cluster-up first): 100 and 1000 HelmReleases, steady state.
 	npx vitest run --project bench test/bench/reconciler.bench.test.ts
+
+bench-api: deps build-runner ## gRPC API benchmark on a running cluster (make cluster-up first): latency by concurrency, 100 Watch streams, RSS with the API on and off.
+	npx vitest run --project bench test/bench/api.bench.test.ts
 
 demo: deps build-runner ## Run the product end to end: make up, wait for Ctrl-C, then make down.
 	@npm run --silent build
