@@ -42,6 +42,12 @@ step "Go: vet and unit tests (helm-runner, sdk/go)"
 step "TypeScript unit tests"
 npx vitest run --project unit --passWithNoTests
 
+step "alerting rules (promtool check rules, promtool test rules, PrometheusRule generated from the rule file)"
+test/monitoring/install.sh
+deploy/monitoring/generate.sh --check
+promtool check rules deploy/monitoring/rules/planton-helm.rules.yaml
+promtool test rules deploy/monitoring/tests/*.test.yaml
+
 step "local control plane"
 if ! test/cluster/status.sh >/dev/null; then
   started_cluster=1
