@@ -31,6 +31,9 @@ type Clients struct {
 	typed     kubernetes.Interface
 
 	capabilitiesTTL time.Duration
+	// waits is told how the waits of HelmClient's waiter end; nil: nowhere.
+	waits WaitRecorder
+
 	capsMu          sync.Mutex
 	caps            *common.Capabilities
 	capsAt          time.Time
@@ -66,6 +69,7 @@ func newClients(base *rest.Config, identity Identity, s settings) (*Clients, err
 		dynamic:         dyn,
 		typed:           typed,
 		capabilitiesTTL: s.capabilitiesTTL,
+		waits:           s.waits,
 	}
 	c.mapper = &resettingMapper{
 		delegate: restmapper.NewDeferredDiscoveryRESTMapper(c.discovery),

@@ -73,6 +73,7 @@ type settings struct {
 	capabilitiesTTL time.Duration
 	maxIdentities   int
 	log             *slog.Logger
+	waits           WaitRecorder
 }
 
 // WithRateLimit sets the client-side rate limit of each identity's clients (shared by all of
@@ -112,6 +113,19 @@ func WithMaxIdentities(n int) Option {
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) { s.log = l }
+}
+
+// WaitRecorder is told how each wait of the runner's waiter ended, for the runner's metrics
+// (internal/metrics).
+type WaitRecorder interface {
+	// WaitEnded: one wait for objects of kind ("resources", "hooks" or "tests") returned err
+	// (nil when every object reached the desired state) after elapsed.
+	WaitEnded(kind string, elapsed time.Duration, err error)
+}
+
+// WithWaitRecorder reports every wait of every identity's clients to r (default: nowhere).
+func WithWaitRecorder(r WaitRecorder) Option {
+	return func(s *settings) { s.waits = r }
 }
 
 // Factory hands out one *Clients per Identity, created on first use and shared by every call

@@ -54,7 +54,9 @@ func (h *HelmClient) GetWaiterWithOptions(ws helmkube.WaitStrategy, opts ...helm
 }
 
 func (h *HelmClient) waiter() *waiter {
-	return newWaiter(h.clients.Dynamic(), h.clients.Mapper(), h.waitCtx, h.Client.Logger())
+	w := newWaiter(h.clients.Dynamic(), h.clients.Mapper(), h.waitCtx, h.Client.Logger())
+	w.rec = h.clients.waits
+	return w
 }
 
 // hooksOnly waits for hooks only, like Helm's hook-only waiter.

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"golang.org/x/sync/errgroup"
 	helmkube "helm.sh/helm/v4/pkg/kube"
+	release "helm.sh/helm/v4/pkg/release/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -51,6 +53,8 @@ type waiter struct {
 	// ctx ends every wait (the operation's context, ADR 0002); nil is context.Background().
 	ctx    context.Context
 	logger *slog.Logger
+	// rec is told how each wait ended; nil: nowhere.
+	rec WaitRecorder
 
 	initial, max time.Duration
 	parallelism  int
@@ -74,28 +78,72 @@ type statusFunc func(*unstructured.Unstructured) (*status.Result, error)
 // Wait waits until every object of resources is Current (kstatus). Paused Deployments are not
 // waited for, as Helm does.
 func (w *waiter) Wait(resources helmkube.ResourceList, timeout time.Duration) error {
-	return w.waitReady(resources, timeout, status.Compute)
+	return w.recorded(resources, func() error { return w.waitReady(resources, timeout, status.Compute) })
 }
 
 // WaitWithJobs is Wait, except that a Job is ready only once it has completed.
 func (w *waiter) WaitWithJobs(resources helmkube.ResourceList, timeout time.Duration) error {
-	return w.waitReady(resources, timeout, func(u *unstructured.Unstructured) (*status.Result, error) {
-		if isKind(u, "batch", "Job") {
-			return jobStatus(u)
-		}
-		return status.Compute(u)
+	return w.recorded(resources, func() error {
+		return w.waitReady(resources, timeout, func(u *unstructured.Unstructured) (*status.Result, error) {
+			if isKind(u, "batch", "Job") {
+				return jobStatus(u)
+			}
+			return status.Compute(u)
+		})
 	})
 }
 
 // WatchUntilReady waits for hook objects, as Helm's watcher does: a Job until it has completed,
 // a Pod until it has succeeded (a failed one ends the wait), any other object until it exists.
 func (w *waiter) WatchUntilReady(resources helmkube.ResourceList, timeout time.Duration) error {
-	return w.waitReady(resources, timeout, hookStatus)
+	return w.recorded(resources, func() error { return w.waitReady(resources, timeout, hookStatus) })
 }
 
 // WaitForDelete waits until no object of resources exists (GET answers 404, or its kind is no
 // longer served).
 func (w *waiter) WaitForDelete(resources helmkube.ResourceList, timeout time.Duration) error {
+	return w.recorded(resources, func() error { return w.waitForDelete(resources, timeout) })
+}
+
+// recorded runs one wait for resources and tells w.rec how it ended.
+func (w *waiter) recorded(resources helmkube.ResourceList, wait func() error) error {
+	if w.rec == nil {
+		return wait()
+	}
+	start := time.Now()
+	err := wait()
+	w.rec.WaitEnded(waitKind(resources), time.Since(start), err)
+	return err
+}
+
+// waitKind is what a wait is for, from the objects' helm.sh/hook annotation: "tests" when they
+// are test hooks, "hooks" when they are other hooks, "resources" (the release's own objects)
+// otherwise.
+func waitKind(resources helmkube.ResourceList) string {
+	kind := "resources"
+	for _, info := range resources {
+		if info == nil || info.Object == nil {
+			continue
+		}
+		acc, err := meta.Accessor(info.Object)
+		if err != nil {
+			continue
+		}
+		hook, ok := acc.GetAnnotations()[release.HookAnnotation]
+		if !ok {
+			continue
+		}
+		kind = "hooks"
+		for event := range strings.SplitSeq(hook, ",") {
+			if e := strings.TrimSpace(event); e == string(release.HookTest) || e == "test-success" {
+				return "tests"
+			}
+		}
+	}
+	return kind
+}
+
+func (w *waiter) waitForDelete(resources helmkube.ResourceList, timeout time.Duration) error {
 	ctx, cancel := w.context(timeout)
 	defer cancel()
 	targets, err := newTargets(resources, false)

@@ -51,16 +51,36 @@ type Isolated struct {
 	slots  chan struct{}
 	// peakRSS is the largest peak RSS a worker reported, in bytes.
 	peakRSS atomic.Int64
+	rec     Recorder
+}
+
+// Recorder is told how each render ended, for the runner's metrics (internal/metrics).
+type Recorder interface {
+	// RenderEnded: one Render call returned err (nil on success) after elapsed, the wait for a
+	// render slot included.
+	RenderEnded(elapsed time.Duration, err error)
+}
+
+// IsolatedOption changes an Isolated.
+type IsolatedOption func(*Isolated)
+
+// WithRecorder reports every render to rec (default: nowhere).
+func WithRecorder(rec Recorder) IsolatedOption {
+	return func(r *Isolated) { r.rec = rec }
 }
 
 // NewIsolated returns a renderer that starts worker for every render. Zero limits take the
 // defaults.
-func NewIsolated(worker Worker, limits Limits) (*Isolated, error) {
+func NewIsolated(worker Worker, limits Limits, opts ...IsolatedOption) (*Isolated, error) {
 	l, err := limits.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &Isolated{worker: worker, limits: l, slots: make(chan struct{}, l.Concurrency)}, nil
+	r := &Isolated{worker: worker, limits: l, slots: make(chan struct{}, l.Concurrency)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
 }
 
 // Limits returns the limits in force (defaults filled in).
@@ -78,7 +98,11 @@ func (r *Isolated) PeakRSS() int64 { return r.peakRSS.Load() }
 // A render that runs out of time, memory or output fails with RENDER_LIMIT_EXCEEDED and a
 // message naming the limit; its worker is killed. A template error is a *ChartError with
 // Helm's message. Nothing of the chart runs in the calling process.
-func (r *Isolated) Render(ctx context.Context, req Request) (map[string]string, error) {
+func (r *Isolated) Render(ctx context.Context, req Request) (files map[string]string, err error) {
+	if r.rec != nil {
+		start := time.Now()
+		defer func() { r.rec.RenderEnded(time.Since(start), err) }()
+	}
 	if req.Chart == nil || req.Chart.Metadata == nil {
 		return nil, failure.New(failure.InvalidArgument, "no chart given")
 	}
