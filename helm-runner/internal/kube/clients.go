@@ -34,9 +34,9 @@ type Clients struct {
 	// waits is told how the waits of HelmClient's waiter end; nil: nowhere.
 	waits WaitRecorder
 
-	capsMu          sync.Mutex
-	caps            *common.Capabilities
-	capsAt          time.Time
+	capsMu sync.Mutex
+	caps   *common.Capabilities
+	capsAt time.Time
 }
 
 var _ genericclioptions.RESTClientGetter = (*Clients)(nil)
