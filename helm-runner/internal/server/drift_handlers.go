@@ -28,7 +28,7 @@ func (s *Server) Diff(ctx context.Context, req *runnerv1.DiffRequest) (*runnerv1
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	clients, cfg, release, err := s.readConfig("diff", ref, secrets)
+	clients, cfg, release, err := s.readConfig(ctx, "diff", ref, secrets)
 	if err != nil {
 		return nil, toStatus(secrets, err)
 	}
@@ -59,7 +59,7 @@ func (s *Server) DetectDrift(ctx context.Context, req *runnerv1.DetectDriftReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	clients, cfg, release, err := s.readConfig("detect-drift", ref, secrets)
+	clients, cfg, release, err := s.readConfig(ctx, "detect-drift", ref, secrets)
 	if err != nil {
 		return nil, toStatus(secrets, err)
 	}
@@ -127,7 +127,7 @@ func (s *Server) CorrectDrift(ctx context.Context, req *runnerv1.CorrectDriftReq
 
 // readConfig returns the clients and a Helm configuration for a read-only call, whose logs go to
 // the call's logger. The clients are held until the caller calls release.
-func (s *Server) readConfig(verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) (*kube.Clients, *action.Config, func(), error) {
+func (s *Server) readConfig(ctx context.Context, verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) (*kube.Clients, *action.Config, func(), error) {
 	if err := validateRelease(ref); err != nil {
 		return nil, nil, nil, err
 	}
@@ -135,7 +135,7 @@ func (s *Server) readConfig(verb string, ref *runnerv1.ReleaseRef, secrets *reda
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, err := s.opts.HelmConfig(clients, ref.GetNamespace(), s.callLog(verb, ref, secrets))
+	cfg, err := s.opts.HelmConfig(clients, ref.GetNamespace(), s.callLog(ctx, verb, ref, secrets))
 	if err != nil {
 		release()
 		return nil, nil, nil, err

@@ -26,7 +26,7 @@ func errOf(r action.Result) error {
 func (s *Server) GetReleaseState(ctx context.Context, req *runnerv1.GetReleaseStateRequest) (*runnerv1.GetReleaseStateResponse, error) {
 	ref := req.GetRelease()
 	secrets := secretsOf(ref)
-	_, cfg, release, err := s.readConfig("state", ref, secrets)
+	_, cfg, release, err := s.readConfig(ctx, "state", ref, secrets)
 	if err != nil {
 		return nil, toStatus(secrets, err)
 	}

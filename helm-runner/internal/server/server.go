@@ -44,6 +44,8 @@ type Options struct {
 	// Helm's logs going to log. Nil: action.NewConfig (release Secrets in the cluster of
 	// clients). Tests give Helm's memory driver.
 	HelmConfig func(clients *kube.Clients, namespace string, log *slog.Logger) (*action.Config, error)
+	// Metrics is told about every operation that passes through Interceptor; nil: nothing.
+	Metrics Recorder
 }
 
 // Server implements runnerv1.HelmRunnerServiceServer.
@@ -115,9 +117,10 @@ func secretsOf(ref *runnerv1.ReleaseRef) *redact.Secrets {
 }
 
 // callLog is the logger of one call on release ref, Helm's logs included: secrets are removed
-// from every record.
-func (s *Server) callLog(verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) *slog.Logger {
+// from every record, and every record names the gRPC call of ctx (grpcMethod, reconcileID).
+func (s *Server) callLog(ctx context.Context, verb string, ref *runnerv1.ReleaseRef, secrets *redact.Secrets) *slog.Logger {
 	return slog.New(secrets.Handler(s.opts.Log.Handler())).
+		With(callAttrs(ctx)...).
 		With("op", verb, "release", releaseKey(ref.GetNamespace(), ref.GetName()))
 }
 
@@ -154,7 +157,7 @@ func (s *Server) begin(ctx context.Context, verb string, ref *runnerv1.ReleaseRe
 	}
 	opCtx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.base, cancel)
-	log := s.callLog(verb, ref, secrets)
+	log := s.callLog(ctx, verb, ref, secrets)
 	log.Debug("operation started")
 	return &operation{
 		ctx:     opCtx,

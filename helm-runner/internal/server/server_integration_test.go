@@ -94,7 +94,7 @@ func startLiveRunner(t *testing.T, opts ...func(*Options)) *liveRunner {
 		opt(&o)
 	}
 	srv := New(o)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(srv.Interceptor()))
 	runnerv1.RegisterHelmRunnerServiceServer(gs, srv)
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = gs.Serve(lis) }()

@@ -146,7 +146,7 @@ func startRunner(t *testing.T, charts ChartSource, opts ...func(*Options)) *runn
 		opt(&o)
 	}
 	srv := New(o)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(srv.Interceptor()))
 	runnerv1.RegisterHelmRunnerServiceServer(gs, srv)
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = gs.Serve(lis) }()
