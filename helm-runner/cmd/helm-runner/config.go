@@ -33,6 +33,7 @@ type config struct {
 	shutdownGrace     time.Duration
 	logLevel          string
 	debugAddr         string
+	metricsAddr       string
 	// Bounded state: the chart caches (internal/chart) and per-identity clients (internal/kube).
 	maxCacheBytes       byteSize
 	maxMemoryCacheBytes byteSize
@@ -66,6 +67,7 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "time given to in-flight operations to record their end on shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go profiles (/debug/pprof/) on this loopback address; empty: off")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics) and /healthz over plain HTTP on this address (e.g. :8081; port 0 picks a free one, logged as \"serving metrics\"); empty: off")
 	c.renderMemoryLimit = render.DefaultMemory
 	fs.BoolVar(&c.renderIsolation, "render-isolation", true, "render chart templates in a separate, resource-limited process, so a hostile chart fails only its own release; false renders in the runner's process (for measuring only)")
 	fs.Var(&c.renderMemoryLimit, "render-memory-limit", "memory of one render process (e.g. 512MiB, 1GiB); a render that needs more fails with RENDER_LIMIT_EXCEEDED")
@@ -86,6 +88,11 @@ func parseConfig(args []string) (config, error) {
 	}
 	if err := c.checkStateBounds(); err != nil {
 		return c, err
+	}
+	if c.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			return c, fmt.Errorf("--metrics-addr %q: %w", c.metricsAddr, err)
+		}
 	}
 	for _, addr := range []string{c.listenTCP, c.debugAddr} {
 		if addr == "" {

@@ -33,6 +33,9 @@ func TestParseConfig(t *testing.T) {
 		{"a chart cache size that is no size is refused", []string{"--max-cache-bytes", "big"}, "not a size"},
 		{"no memory cache is allowed", []string{"--max-memory-cache-bytes", "0"}, ""},
 		{"zero identities are refused", []string{"--max-identities", "0"}, "--max-identities must be positive"},
+		{"metrics on every interface are allowed (the pod's port)", []string{"--metrics-addr", ":8081"}, ""},
+		{"metrics on any free loopback port are allowed", []string{"--metrics-addr", "127.0.0.1:0"}, ""},
+		{"a metrics address without a port is refused", []string{"--metrics-addr", "127.0.0.1"}, "--metrics-addr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

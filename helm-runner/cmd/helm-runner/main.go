@@ -14,6 +14,7 @@ import (
 
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/redact"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/render"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/server"
 )
 
 func main() {
@@ -30,11 +31,12 @@ func main() {
 }
 
 // newLogger returns the runner's JSON logger on w. Attributes whose keys look secret are
-// redacted whatever logs them, as a safety net under the per-call redaction of named secrets.
+// redacted whatever logs them, as a safety net under the per-call redaction of named secrets. A
+// line logged with a call's context names the call (server.LogHandler).
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: redact.ReplaceSecretKeys})), nil
+	return slog.New(server.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: redact.ReplaceSecretKeys}))), nil
 }

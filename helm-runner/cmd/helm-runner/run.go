@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/action"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/chart"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/kube"
+	"github.com/project-planton/helm-release-controller/helm-runner/internal/metrics"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/render"
 	"github.com/project-planton/helm-release-controller/helm-runner/internal/server"
 )
@@ -33,7 +35,11 @@ const maxMessageBytes = 64 << 20
 
 // run serves until ctx is cancelled, then stops gracefully: health turns NOT_SERVING, in-flight
 // Helm operations are cancelled so that each records its end in release storage (never leaving
-// a release pending-*), and the server stops once they have returned or the grace period ends.
+// a release pending-*), and the server stops once they have returned or the grace period ends;
+// the metrics endpoint stops last.
+//
+// Metrics are recorded whether or not --metrics-addr serves them: a few atomic additions per
+// operation.
 func run(ctx context.Context, args []string) error {
 	cfg, err := parseConfig(args)
 	if err != nil {
@@ -43,6 +49,14 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	registry := prometheus.NewRegistry()
+	met, err := metrics.New(registry, server.Verbs())
+	if err != nil {
+		return err
+	}
+	if err := met.ObserveClientGo(); err != nil {
+		return err
+	}
 	restConfig, err := loadRESTConfig(cfg.kubeconfig)
 	if err != nil {
 		return err
@@ -50,16 +64,20 @@ func run(ctx context.Context, args []string) error {
 
 	charts, err := chart.NewSource(cfg.cacheDir, chart.Limits{
 		MaxArchiveBytes: cfg.maxArchiveBytes, MaxFileBytes: cfg.maxFileBytes, MaxIndexBytes: cfg.maxIndexBytes,
-	}, chart.WithDiskCacheBytes(int64(cfg.maxCacheBytes)), chart.WithMemoryCacheBytes(int64(cfg.maxMemoryCacheBytes)), chart.WithLogger(log))
+	}, chart.WithDiskCacheBytes(int64(cfg.maxCacheBytes)), chart.WithMemoryCacheBytes(int64(cfg.maxMemoryCacheBytes)),
+		chart.WithLogger(log), chart.WithRecorder(met))
 	if err != nil {
 		return err
 	}
-	helmConfig, err := helmConfigs(cfg)
+	if err := met.ObserveChartCache(charts.CacheBytes); err != nil {
+		return err
+	}
+	helmConfig, err := helmConfigs(cfg, met)
 	if err != nil {
 		return err
 	}
 	clients := kube.NewFactory(restConfig, kube.WithRateLimit(float32(cfg.kubeQPS), cfg.kubeBurst),
-		kube.WithMaxIdentities(cfg.maxIdentities), kube.WithLogger(log))
+		kube.WithMaxIdentities(cfg.maxIdentities), kube.WithLogger(log), kube.WithWaitRecorder(met))
 	srv := server.New(server.Options{
 		Charts:            charts,
 		Clients:           clients,
@@ -67,18 +85,47 @@ func run(ctx context.Context, args []string) error {
 		AllowInsecureHTTP: cfg.allowInsecureHTTP,
 		MaxValuesBytes:    cfg.maxValuesBytes,
 		HelmConfig:        helmConfig,
+		Metrics:           met,
 	})
 
-	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes))
+	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageBytes), grpc.MaxSendMsgSize(maxMessageBytes),
+		grpc.ChainUnaryInterceptor(srv.Interceptor()))
 	runnerv1.RegisterHelmRunnerServiceServer(grpcServer, srv)
 	healthServer := health.NewServer()
 	healthpb.RegisterHealthServer(grpcServer, healthServer)
 
+	// The metrics listener first: when its address is taken, nothing else has been opened.
+	var metricsListener net.Listener
+	if cfg.metricsAddr != "" {
+		if metricsListener, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+	}
 	listeners, err := listen(cfg)
 	if err != nil {
+		if metricsListener != nil {
+			_ = metricsListener.Close()
+		}
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	stopMetrics := func() {}
+	if metricsListener != nil {
+		ms := &http.Server{Handler: metricsHandler(registry, healthServer), ReadHeaderTimeout: 5 * time.Second}
+		log.Info("serving metrics", "address", metricsListener.Addr().String())
+		g.Go(func() error {
+			if err := ms.Serve(metricsListener); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		stopMetrics = func() {
+			// A scrape in progress may finish; then the endpoint closes.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = ms.Shutdown(sctx)
+		}
+	}
 	if cfg.debugAddr != "" {
 		debug := &http.Server{Addr: cfg.debugAddr, Handler: pprofHandler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
@@ -106,6 +153,7 @@ func run(ctx context.Context, args []string) error {
 			log.Warn("grace period over: stopping now")
 			grpcServer.Stop()
 		}
+		stopMetrics()
 		return nil
 	})
 	err = g.Wait()
@@ -119,9 +167,9 @@ func run(ctx context.Context, args []string) error {
 }
 
 // helmConfigs is how each call's Helm configuration is built: rendering chart templates in
-// render worker processes under the --render-* limits, or in this process with
-// --render-isolation=false.
-func helmConfigs(cfg config) (func(*kube.Clients, string, *slog.Logger) (*action.Config, error), error) {
+// render worker processes under the --render-* limits, each render reported to renders, or in
+// this process with --render-isolation=false (not measured: Helm renders inside its action).
+func helmConfigs(cfg config, renders render.Recorder) (func(*kube.Clients, string, *slog.Logger) (*action.Config, error), error) {
 	if !cfg.renderIsolation {
 		return action.NewConfig, nil
 	}
@@ -132,7 +180,7 @@ func helmConfigs(cfg config) (func(*kube.Clients, string, *slog.Logger) (*action
 	r, err := render.NewIsolated(worker, render.Limits{
 		Memory: int64(cfg.renderMemoryLimit), Time: cfg.renderTimeLimit,
 		Output: cfg.maxRenderOutputBytes, Concurrency: cfg.maxConcurrentRenders,
-	})
+	}, render.WithRecorder(renders))
 	if err != nil {
 		return nil, err
 	}
