@@ -20,7 +20,8 @@ fi
 # The reconciler gives in-flight operations --shutdown-grace (30 s) before cancelling them.
 stop "$STATE_DIR/pids/reconciler.pid" reconciler 45
 stop "$STATE_DIR/pids/helm-runner.pid" helm-runner 40
-rm -f "$STATE_DIR/http-addr" "$STATE_DIR/api.env" "$STATE_DIR/reconciler.log-offset" "$(socket_path "$STATE_DIR")"
+rm -f "$STATE_DIR/http-addr" "$STATE_DIR/api.env" "$STATE_DIR/reconciler.log-offset" "$(socket_path "$STATE_DIR")" \
+  "$STATE_DIR/runner-metrics-addr" "$STATE_DIR/helm-runner.log-offset"
 
 if [[ ${KEEP_CLUSTER:-0} == 1 ]]; then
   log "the local control plane keeps running (KEEP_CLUSTER=1)"

@@ -6,6 +6,8 @@
 #   CLUSTER_DIR          the local cluster's state (default .cluster/, see test/cluster/lib.sh)
 #   PLANTON_STATE_DIR    runner + reconciler state of make up/demo (default $CLUSTER_DIR/controller)
 #   HTTP_ADDR            reconciler /metrics, /healthz, /readyz (default 127.0.0.1:0: any free port)
+#   RUNNER_METRICS_ADDR  helm-runner /metrics, /healthz (default 127.0.0.1:0: any free port); written
+#                        to $PLANTON_STATE_DIR/runner-metrics-addr
 #   API_ADDR             the public gRPC API, TLS (default 127.0.0.1:0: any free port); written
 #                        with its CA to $PLANTON_STATE_DIR/api.env
 #   LOG_LEVEL            debug|info|warn|error, both processes (default info)
@@ -33,6 +35,7 @@ DEMO_EXAMPLES=(https-repository.yaml oci-registry.yaml)
 DEMO_RELEASES=(hello-https hello-oci)
 
 HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:0}
+RUNNER_METRICS_ADDR=${RUNNER_METRICS_ADDR:-127.0.0.1:0}
 API_ADDR=${API_ADDR:-127.0.0.1:0}
 LOG_LEVEL=${LOG_LEVEL:-info}
 LEADER_ELECT=${LEADER_ELECT:-false}
@@ -111,11 +114,34 @@ start_runner() {
   local state=$1 sock=$2 logf=$3 insecure=$4 kubeconfig=$5 args
   mkdir -p "$(dirname "$sock")" "$state/cache"
   chmod 700 "$(dirname "$sock")"
-  args=(--socket "$sock" --kubeconfig "$kubeconfig" --cache-dir "$state/cache" --log-level "$LOG_LEVEL")
+  args=(--socket "$sock" --kubeconfig "$kubeconfig" --cache-dir "$state/cache" --log-level "$LOG_LEVEL"
+    --metrics-addr "$RUNNER_METRICS_ADDR")
   [[ $insecure == 1 ]] && args+=(--allow-insecure-http)
   # shellcheck disable=SC2206 # RUNNER_ARGS is split on spaces on purpose
   args+=(${RUNNER_ARGS:-})
+  # The log is appended to: remember where this run's lines start.
+  stat -c %s "$logf" 2>/dev/null >"$state/helm-runner.log-offset" || echo 0 >"$state/helm-runner.log-offset"
   spawn "$state/pids/helm-runner.pid" "$logf" "$sock" "$RUNNER_BIN" "${args[@]}"
+}
+
+# wait_runner_metrics STATE LOGFILE: until the runner started by start_runner logs its metrics
+# address; writes host:port to STATE/runner-metrics-addr.
+wait_runner_metrics() {
+  local state=$1 logf=$2 deadline=$((SECONDS + 30)) offset addr
+  offset=$(cat "$state/helm-runner.log-offset")
+  while :; do
+    addr=$(tail -c +"$((offset + 1))" "$logf" | grep -o '"msg":"serving metrics","address":"[^"]*"' |
+      sed 's/.*"address":"\([^"]*\)"/\1/' | tail -n 1 || true)
+    addr=${addr/#0.0.0.0:/127.0.0.1:}
+    addr=${addr/#\[::\]:/127.0.0.1:}
+    if [[ -n $addr ]]; then
+      echo "$addr" >"$state/runner-metrics-addr"
+      return 0
+    fi
+    alive "$state/pids/helm-runner.pid" || { tail -n 20 "$logf" >&2; die "helm-runner exited; log: $logf"; }
+    ((SECONDS < deadline)) || die "helm-runner did not log its metrics address within 30 s; log: $logf"
+    sleep 0.1
+  done
 }
 
 # wait_socket PIDFILE SOCKET LOGFILE: until the runner serves (its socket exists).

@@ -102,6 +102,7 @@ tail_pid=$!
 
 start_runner "$RUN_DIR" "$SOCKET" "$RUNNER_LOG" "$insecure" "$KUBECONFIG"
 wait_socket "$RUN_DIR/pids/helm-runner.pid" "$SOCKET" "$RUNNER_LOG"
+wait_runner_metrics "$RUN_DIR" "$RUNNER_LOG"
 ensure_api_tls "$RUN_DIR"
 start_reconciler "$RUN_DIR" "$SOCKET" "$RECONCILER_LOG" "$insecure" "$KUBECONFIG"
 wait_reconciler "$RUN_DIR" "$RECONCILER_LOG"

@@ -46,7 +46,8 @@ if alive "$STATE_DIR/pids/helm-runner.pid"; then
 else
   start_runner "$STATE_DIR" "$SOCKET" "$RUNNER_LOG" 1 "$KUBECONFIG"
   wait_socket "$STATE_DIR/pids/helm-runner.pid" "$SOCKET" "$RUNNER_LOG"
-  log "helm-runner serving on $SOCKET"
+  wait_runner_metrics "$STATE_DIR" "$RUNNER_LOG"
+  log "helm-runner serving on $SOCKET, metrics on http://$(cat "$STATE_DIR/runner-metrics-addr")"
 fi
 
 if alive "$STATE_DIR/pids/reconciler.pid" && [[ -f $STATE_DIR/http-addr ]]; then
@@ -86,6 +87,7 @@ The controller runs in the background against the local cluster.
   kubectl get helmreleases -n $DEMO_NAMESPACE   # Ready, status, chart, version, revision
   kubectl describe helmrelease -n $DEMO_NAMESPACE ${DEMO_RELEASES[0]}
   curl -s http://$ADDR/metrics | grep ^planton_helm_release
+  curl -s http://$(cat "$STATE_DIR/runner-metrics-addr")/metrics | grep ^planton_helm_runner
 
 The gRPC API (HelmReleaseService, TLS) serves on $PLANTON_API_ADDR; its address and CA are in
 $STATE_DIR/api.env. The CLI reads them and the kubeconfig's token:
