@@ -3,9 +3,14 @@
 // the HelmRelease leaves the controller's scope or is deleted), the -4 status of a HelmRelease
 // known but not reconciled yet, a drift that keeps coming back counted on one Event instead of
 // one Event per occurrence, and the reconcile ID that ties a reconcile's log lines together.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, kubeConfig, kubectl, tempNamespace, waitFor } from '../support/cluster.js';
+import { clusterEnv, kubeConfig, kubectl, repoRoot, tempNamespace, waitFor } from '../support/cluster.js';
 import { buildController, helmReleases, installCrd, type RunningController, startController, waitForCondition } from '../support/controller.js';
 import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
 
@@ -78,6 +83,7 @@ interface LogLine {
   readonly msg: string;
   readonly helmrelease?: string;
   readonly reconcileID?: string;
+  readonly grpcMethod?: string;
   readonly action?: string;
   readonly [field: string]: unknown;
 }
@@ -199,6 +205,41 @@ describe('reconcile IDs', () => {
     const upgrade = mine.find((l) => l.msg === 'action started' && l.action === 'upgrade');
     expect(upgrade?.reconcileID).toMatch(/^[0-9a-f]{16}$/);
     expect(upgrade?.reconcileID).not.toBe(id);
+
+    // helm-runner received the ID with the install's calls and logged it with the gRPC method.
+    const runnerLines = logLines(runner.logs()).filter((l) => l.reconcileID === id);
+    expect(runnerLines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ msg: 'operation succeeded', grpcMethod: '/planton.helmrunner.v1.HelmRunnerService/Install' }),
+      ]),
+    );
+  });
+
+  it('let the README’s jq line follow one release across both processes’ logs', async () => {
+    // The line as documented (README, Operating the reconciler, Logs), run on this suite's logs.
+    const readme = readFileSync(resolve(repoRoot, 'README.md'), 'utf8');
+    const documented = /^\s*jq -nRc --arg hr \S+ '([^']+)' \S+ \S+$/m.exec(readme);
+    expect(documented).not.toBeNull();
+    const dir = mkdtempSync(join(tmpdir(), 'observe-logs-'));
+    try {
+      const files = [join(dir, 'reconciler.log'), join(dir, 'helm-runner.log')] as const;
+      writeFileSync(files[0], controller.logs());
+      writeFileSync(files[1], runner.logs());
+      const { stdout } = await promisify(execFile)('jq', ['-nRc', '--arg', 'hr', `${ns}/web`, documented?.[1] ?? '', ...files], { maxBuffer: 64 * 1024 * 1024 });
+      const story = logLines(stdout);
+      console.log(`web's story: ${story.length} lines, ${story.filter((l) => l.grpcMethod !== undefined).length} of helm-runner; first lines:\n${stdout.split('\n').slice(0, 4).join('\n')}`);
+      const ids = new Set(logLines(controller.logs()).filter((l) => l.helmrelease === `${ns}/web`).map((l) => l.reconcileID));
+      // Every line of web's reconciles from both files, nothing of another release, in time order.
+      expect(story.filter((l) => l.helmrelease !== undefined && l.helmrelease !== `${ns}/web`)).toEqual([]);
+      expect(new Set(story.map((l) => l.reconcileID))).toEqual(ids);
+      expect(story.filter((l) => l.grpcMethod === undefined).length).toBe(logLines(controller.logs()).filter((l) => ids.has(l.reconcileID)).length);
+      expect(story.filter((l) => l.grpcMethod !== undefined).length).toBe(logLines(runner.logs()).filter((l) => ids.has(l.reconcileID)).length);
+      expect(story.some((l) => l.grpcMethod?.endsWith('/Upgrade'))).toBe(true);
+      const times = story.map((l) => String(l['time']));
+      expect(times).toEqual([...times].sort());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
