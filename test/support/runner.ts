@@ -50,6 +50,8 @@ export interface RunningRunner {
   readonly client: HelmRunnerServiceClient;
   readonly socket: string;
   readonly process: ChildProcess;
+  /** host:port of its /metrics when started with `metrics: true`, else undefined. */
+  readonly metricsAddress: string | undefined;
   /** Everything the runner wrote to stderr so far (its JSON logs). */
   logs(): string;
   /** SIGTERM, then wait for exit. */
@@ -67,6 +69,18 @@ export interface StartOptions {
    * stale socket file). The caller owns the path's directory.
    */
   readonly socket?: string;
+  /** Serve /metrics on a free loopback port (`--metrics-addr 127.0.0.1:0`): see metricsAddress. */
+  readonly metrics?: boolean;
+}
+
+/** The address of the runner's "serving metrics" log line, once it is in logs. */
+function loggedMetricsAddress(logs: string): string | undefined {
+  for (const line of logs.split('\n')) {
+    if (!line.includes('"serving metrics"')) continue;
+    const entry = JSON.parse(line) as { msg?: string; address?: string };
+    if (entry.msg === 'serving metrics' && entry.address) return entry.address;
+  }
+  return undefined;
 }
 
 /** Starts a runner and waits until its socket answers. Call stop() or kill() when done. */
@@ -78,6 +92,7 @@ export async function startRunner(options: StartOptions = {}): Promise<RunningRu
     '--kubeconfig', clusterEnv().KUBECONFIG,
     '--cache-dir', options.cacheDir ?? join(dir, 'cache'),
     '--allow-insecure-http',
+    ...(options.metrics ? ['--metrics-addr', '127.0.0.1:0'] : []),
     ...(options.extraArgs ?? []),
   ];
   const child = spawn(runnerBinary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -94,6 +109,9 @@ export async function startRunner(options: StartOptions = {}): Promise<RunningRu
     );
     return true;
   }, 30_000);
+  const metricsAddress = options.metrics
+    ? await waitFor('helm-runner to log its metrics address', async () => loggedMetricsAddress(stderr), 30_000)
+    : undefined;
   const cleanup = () => {
     client.close();
     rmSync(dir, { recursive: true, force: true });
@@ -102,6 +120,7 @@ export async function startRunner(options: StartOptions = {}): Promise<RunningRu
     client,
     socket,
     process: child,
+    metricsAddress,
     logs: () => stderr,
     stop: async () => {
       child.kill('SIGTERM');
