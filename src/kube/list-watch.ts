@@ -123,7 +123,7 @@ export class HttpListWatchTransport implements ListWatchTransport {
       labelSelector: query.labelSelector,
       fieldSelector: query.fieldSelector,
     };
-    const res = await this.#get(query.path, params, query.metadataOnly ? ACCEPT_METADATA : undefined, signal);
+    const res = await this.#get(query.path, params, query.metadataOnly ? ACCEPT_METADATA : undefined, signal, true);
     if (res.statusCode !== 200) {
       const raw = await readBody(res);
       this.#bytes += raw.length;
@@ -168,7 +168,7 @@ export class HttpListWatchTransport implements ListWatchTransport {
     });
   }
 
-  #get(path: string, query: Record<string, string | undefined>, accept: string | undefined, signal: AbortSignal): Promise<http.IncomingMessage> {
-    return this.#rest.send({ method: 'GET', path, query, signal, ...(accept !== undefined ? { accept } : {}) });
+  #get(path: string, query: Record<string, string | undefined>, accept: string | undefined, signal: AbortSignal, watch = false): Promise<http.IncomingMessage> {
+    return this.#rest.send({ method: 'GET', path, query, signal, watch, ...(accept !== undefined ? { accept } : {}) });
   }
 }

@@ -43,17 +43,23 @@ export const ACCEPT_METADATA = 'application/json;as=PartialObjectMetadata;g=meta
 
 const agents = new Map<string, https.Agent>();
 
+/** Connections at most for requests that end (per TLS identity); watches have their own. */
+const MAX_REQUEST_SOCKETS = 64;
+
 /**
  * Replaces the per-call agent client-node put in `opts` with a shared keep-alive agent for the
- * same TLS identity (CA, client certificate and key).
+ * same TLS identity (CA, client certificate and key). A watch holds its connection for as long as
+ * it runs, so watches get an agent of their own without a cap: a hundred open watches (the API's
+ * Watch streams) must never leave status writes, TokenReviews or Lease renewals waiting for a
+ * connection, as they did when both shared the 64 of one agent.
  */
-function withKeepAlive(opts: https.RequestOptions): https.RequestOptions {
-  const key = JSON.stringify([String(opts.ca ?? ''), String(opts.cert ?? ''), String(opts.key ?? ''), opts.rejectUnauthorized, opts.servername]);
+function withKeepAlive(opts: https.RequestOptions, watch: boolean): https.RequestOptions {
+  const key = JSON.stringify([watch, String(opts.ca ?? ''), String(opts.cert ?? ''), String(opts.key ?? ''), opts.rejectUnauthorized, opts.servername]);
   let agent = agents.get(key);
   if (!agent) {
     agent = new https.Agent({
       keepAlive: true,
-      maxSockets: 64,
+      maxSockets: watch ? Number.POSITIVE_INFINITY : MAX_REQUEST_SOCKETS,
       ...(opts.ca ? { ca: opts.ca } : {}),
       ...(opts.cert ? { cert: opts.cert } : {}),
       ...(opts.key ? { key: opts.key } : {}),
@@ -74,6 +80,8 @@ export interface RestRequest {
   /** Accept header; default application/json. */
   readonly accept?: string;
   readonly signal?: AbortSignal;
+  /** A watch: a response that streams for as long as it runs (a connection of the watch agent). */
+  readonly watch?: boolean;
 }
 
 export class KubeRest {
@@ -121,7 +129,7 @@ export class KubeRest {
     };
     await this.#kubeConfig.applyToHTTPSOptions(opts);
     const plain = url.protocol === 'http:';
-    const final = plain ? opts : withKeepAlive(opts);
+    const final = plain ? opts : withKeepAlive(opts, req.watch === true);
     const request = plain ? http.request : https.request;
     return new Promise((resolve, reject) => {
       const r = request(url, { ...final, ...(req.signal ? { signal: req.signal } : {}) }, resolve);

@@ -190,6 +190,30 @@ describe('every replica serves', () => {
   });
 });
 
+describe('many watches', () => {
+  it('more open Watch streams than the controller keeps connections for requests starve nothing', async () => {
+    const c = apiClient(api.controller.apiAddress, api.tls.ca, await serviceAccountToken(ns, 'viewer'));
+    clients.push(c);
+    const streams = Array.from({ length: 80 }, () => {
+      const seen: WatchResponse[] = [];
+      const stream = c.watch({ namespace: ns, name: 'target', labelSelector: '', resourceVersion: '' });
+      stream.on('data', (e: WatchResponse) => seen.push(e));
+      stream.on('error', () => undefined);
+      return { seen, stream };
+    });
+    try {
+      await waitFor('every stream to deliver its ADDED', async () => (streams.every((s) => s.seen.length > 0) ? true : undefined), 60_000);
+      // A call, and a write the controller's own requests make, while all of them hold a watch.
+      expect((await rpc(c).get({ namespace: ns, name: 'target' })).helmRelease?.name).toBe('target');
+      await kubectl(['label', '--overwrite', '--namespace', ns, 'helmrelease/target', 'watched=by-80']);
+      await waitFor('every stream to deliver the change', async () =>
+        streams.every((s) => s.seen.some((e) => e.helmRelease?.labels['watched'] === 'by-80')) ? true : undefined, 60_000);
+    } finally {
+      for (const s of streams) s.stream.cancel();
+    }
+  });
+});
+
 describe('health, reflection, certificate rotation', () => {
   it('answers the gRPC health checking protocol and server reflection', async () => {
     const health = loadPackageDefinition(loadSync('health/v1/health.proto', { enums: String, includeDirs: [`${repoRoot}/node_modules/grpc-health-check/proto`] })) as unknown as {
