@@ -64,6 +64,8 @@ export class Controller {
     this.#queue = new WorkQueue((key, signal) => opts.reconciler.reconcile(key, signal), {
       name: 'helmrelease',
       concurrency: opts.concurrency,
+      // A reconcile that throws (a status write refused, say) is logged with its key, not only counted.
+      log: opts.log.child({ component: 'work-queue' }),
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.queueMetrics ? { metrics: opts.queueMetrics } : {}),
     });
