@@ -65,9 +65,9 @@ type Metrics struct {
 }
 
 // New registers the runner's metrics, with the Go runtime and process collectors, on reg.
-// Series whose label values are known in advance (in-flight operations by verb, chart pulls,
-// cache requests and evictions) start at zero, so that rates and ratios are defined from the
-// first scrape. The chart cache's bytes appear once ObserveChartCache is called; client-go's
+// Series whose label values are known in advance (in-flight operations of each of verbs, chart
+// pulls, cache requests and evictions) start at zero, so that rates and ratios are defined from
+// the first scrape. The chart cache's bytes appear once ObserveChartCache is called; client-go's
 // metrics count once ObserveClientGo is.
 func New(reg prometheus.Registerer, verbs []string) (*Metrics, error) {
 	m := &Metrics{
