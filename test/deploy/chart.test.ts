@@ -298,6 +298,11 @@ describe('installed with helm install from the local OCI registry, then uninstal
       expect(found?.metadata.annotations?.['meta.helm.sh/release-namespace'], key(object)).toBe(records.name);
     }
     expect((await kubectl(['get', 'crd', CRD, '-o', 'name'])).stdout.trim()).toBe(`customresourcedefinition.apiextensions.k8s.io/${CRD}`);
+    // The token Secret names the renamed ServiceAccount: the cluster's token controller fills it.
+    await waitFor('the reconciler’s token Secret to be filled', async () => {
+      const s = await core.readNamespacedSecret({ namespace: system, name: `${prefix}-reconciler-token` });
+      return s.data?.['token'] ? true : undefined;
+    }, 60_000, 500);
 
     // The ReplicaSet's pods pass admission in a namespace that enforces restricted (and a pod that
     // does not comply is refused there); KWOK then fakes their containers.
