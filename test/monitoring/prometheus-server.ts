@@ -60,8 +60,6 @@ export interface ScrapeJob {
 }
 
 export interface PrometheusOptions {
-  /** The rule file's text (already rewritten, if it should be). */
-  readonly rules: string;
   readonly jobs: readonly ScrapeJob[];
   /** Scrape and rule evaluation interval, e.g. `1s`. */
   readonly interval: string;
@@ -99,6 +97,14 @@ export interface PrometheusServer {
   queryRange(expr: string, start: number, end: number, stepSeconds: number): Promise<Series[]>;
   /** GET /api/v1/alerts: the alerts pending or firing now. */
   alerts(): Promise<Alert[]>;
+  /**
+   * Loads a rule file (its text) by rewriting the configuration and sending SIGHUP, and waits
+   * until Prometheus serves its groups. Rules loaded once the targets have been scraped do not
+   * see the few seconds after start-up when no target has a sample yet (Prometheus applies
+   * discovered targets in batches of 5 s), which shortened `for:` durations would otherwise
+   * turn into alerts about absent targets.
+   */
+  loadRules(rules: string): Promise<void>;
   /** SIGTERM, then SIGKILL after 10 s; removes its directory. */
   stop(): Promise<void>;
 }
@@ -132,10 +138,8 @@ async function api<T>(url: string): Promise<T> {
 /** Starts `prometheus` on a free loopback port and waits until it is ready. */
 export async function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), 'planton-prometheus-'));
-  writeFileSync(join(dir, 'rules.yaml'), opts.rules);
-  const config = {
+  const config: Record<string, unknown> = {
     global: { scrape_interval: opts.interval, scrape_timeout: opts.interval, evaluation_interval: opts.interval },
-    rule_files: [join(dir, 'rules.yaml')],
     scrape_configs: opts.jobs.map((job) => ({
       job_name: job.name,
       // As deploy/monitoring/podmonitor.yaml: the series' own `namespace` (a HelmRelease's) wins.
@@ -198,6 +202,17 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<Promethe
       return data.result;
     },
     alerts: async () => (await api<{ alerts: Alert[] }>(`${url}/api/v1/alerts`)).alerts,
+    loadRules: async (rules) => {
+      writeFileSync(join(dir, 'rules.yaml'), rules);
+      const expected = (parse(rules) as RuleFile).groups.map((g) => g.name).sort();
+      writeFileSync(join(dir, 'prometheus.yml'), stringify({ ...config, rule_files: [join(dir, 'rules.yaml')] }));
+      child.kill('SIGHUP');
+      await waitFor('Prometheus to load the rules', async () => {
+        const data = await api<{ groups: { name: string }[] }>(`${url}/api/v1/rules`);
+        const names = data.groups.map((g) => g.name).sort();
+        return JSON.stringify(names) === JSON.stringify(expected) ? true : undefined;
+      }, 30_000, 250);
+    },
     stop,
   };
 }
