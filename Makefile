@@ -6,7 +6,8 @@ SHELL := /usr/bin/env bash
 NPM_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps generate check-generated breaking build build-runner cluster-build cluster-up \
-        cluster-down cluster-status test test-unit test-integration bench bench-api bench-runner demo up down run
+        cluster-down cluster-status test test-unit test-integration bench bench-api bench-runner demo up down run \
+        images images-run
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,6 +41,12 @@ cluster-down: ## Stop everything cluster-up started and remove its state.
 
 cluster-status: ## Show which cluster components are running.
 	test/cluster/status.sh
+
+images: deps ## Build both images (buildah, base images from Debian packages) and push them to the local cluster's registry.
+	deploy/images/build.sh
+
+images-run: ## Run both pushed images with runc against the local cluster until a HelmRelease is Ready, then remove them.
+	deploy/images/run.sh
 
 test: deps ## Every test: checks, Go and TypeScript unit tests, integration tests on a local cluster.
 	test/run.sh
