@@ -2,7 +2,8 @@
 # Installs what the monitoring tests need from Debian's packages: `prometheus` (the server and
 # promtool, for `promtool check/test rules` and test/monitoring/prometheus.test.ts) and
 # `gnuplot-nox` (plots the dashboard's key panels to a PNG). Idempotent: exits at once when both
-# are installed; runs `apt-get update` only when the package lists do not know them yet.
+# are installed; runs `apt-get update` only when the package lists do not know them yet (or
+# name versions the archive no longer has).
 # Never starts the Debian service: a policy-rc.d that refuses every start is in place during the
 # install (the tests run their own Prometheus on loopback). Needs root (as here and in CI).
 set -euo pipefail
@@ -40,6 +41,8 @@ fi
 remove_policy() { if [[ $own_policy == 1 ]]; then rm -f "$policy"; fi; }
 trap remove_policy EXIT
 
-apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+install_packages() { apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; }
+# Lists older than the archive name versions it no longer has: refresh them once and retry.
+install_packages || { apt-get update -qq && install_packages; }
 
 installed || { echo "test/monitoring/install.sh: promtool, prometheus or gnuplot missing after the install" >&2; exit 1; }

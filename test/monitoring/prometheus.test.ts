@@ -421,6 +421,8 @@ async function plot(data: Map<string, { legend: string; series: Series }[]>, tit
       return lines.join('\n');
     });
     writeFileSync(file, `${blocks.join('\n\n\n')}\n`);
+    // Latencies span milliseconds to tens of seconds.
+    script.push(/latency/.test(title) ? 'set logscale y' : 'unset logscale y');
     script.push(`plot for [i=0:${rows.length - 1}] ${quote(file)} index i using 1:2 with linespoints pointtype 7 pointsize 0.3 title columnheader(1)`);
   });
   script.push('unset multiplot');
