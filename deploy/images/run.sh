@@ -52,6 +52,9 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A signal ends the script through exit, so the EXIT trap still cleans up.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 HTTP_PORT=$(free_port)
