@@ -30,6 +30,7 @@ describe('releaseInfoOf', () => {
       version: '1.0.0',
       revision: '',
       ready: 'Unknown',
+      reason: '',
       suspended: false,
       releaseNamespace: 'apps',
       releaseName: 'web',
@@ -37,6 +38,7 @@ describe('releaseInfoOf', () => {
     expect(releaseInfoOf(helmRelease({ ...spec, releaseName: 'site', targetNamespace: 'prod', suspend: true }, deployed(3, 'False')))).toMatchObject({
       revision: '3',
       ready: 'False',
+      reason: 'InstallFailed',
       suspended: true,
       releaseNamespace: 'prod',
       releaseName: 'site',
@@ -49,6 +51,7 @@ describe('releaseInfoOf', () => {
       version: '^1',
       revision: '',
       ready: 'Unknown',
+      reason: '',
       suspended: false,
       releaseNamespace: 'apps',
       releaseName: 'web',
@@ -67,14 +70,14 @@ describe('fleetObserver', () => {
     fleet.known(helmRelease(spec));
     expect(await info()).toEqual([
       'planton_helm_release_reconciliation_status{namespace="apps",name="web"} -4',
-      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.0.0",revision="",ready="Unknown",suspended="false",release_namespace="apps",release_name="web"} 1',
+      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.0.0",revision="",ready="Unknown",reason="",suspended="false",release_namespace="apps",release_name="web"} 1',
     ]);
     metrics.setReleaseStatus('apps', 'web', 'ready');
     fleet.known(helmRelease(spec, deployed(1, 'True')));
     fleet.known(helmRelease({ ...spec, version: '1.1.0' }, deployed(2, 'True'), 2));
     expect(await info()).toEqual([
       'planton_helm_release_reconciliation_status{namespace="apps",name="web"} 1',
-      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.1.0",revision="2",ready="True",suspended="false",release_namespace="apps",release_name="web"} 1',
+      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.1.0",revision="2",ready="True",reason="InstallSucceeded",suspended="false",release_namespace="apps",release_name="web"} 1',
     ]);
     fleet.forgotten('apps', 'web');
     expect(await info()).toEqual([]);

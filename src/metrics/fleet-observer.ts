@@ -41,12 +41,14 @@ function specLabelsOf(obj: HelmReleaseObject): SpecLabels {
   };
 }
 
-function statusLabelsOf(obj: HelmReleaseObject): Pick<ReleaseInfo, 'revision' | 'ready'> {
+function statusLabelsOf(obj: HelmReleaseObject): Pick<ReleaseInfo, 'revision' | 'ready' | 'reason'> {
   const revision = obj.status?.release?.revision;
-  const ready = findCondition(obj.status?.conditions, ConditionType.Ready)?.status;
+  const ready = findCondition(obj.status?.conditions, ConditionType.Ready);
   return {
     revision: revision !== undefined && revision > 0 ? String(revision) : '',
-    ready: ready === 'True' || ready === 'False' ? ready : 'Unknown',
+    ready: ready?.status === 'True' || ready?.status === 'False' ? ready.status : 'Unknown',
+    // Bounded: the controller writes its reason constants only; anything longer is not one.
+    reason: ready && /^[A-Za-z]{1,64}$/.test(ready.reason) ? ready.reason : '',
   };
 }
 

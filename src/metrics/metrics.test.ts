@@ -108,28 +108,28 @@ describe('createMetrics', () => {
   it('reports -4 for a known release until its reconcile reports, one info series per release', async () => {
     const registry = new Registry();
     const metrics = createMetrics(registry, 'helmrelease');
-    const info = { chart: 'plain', version: '1.0.0', revision: '', ready: 'Unknown', suspended: false, releaseNamespace: 'apps', releaseName: 'web' } as const;
+    const info = { chart: 'plain', version: '1.0.0', revision: '', ready: 'Unknown', reason: '', suspended: false, releaseNamespace: 'apps', releaseName: 'web' } as const;
     metrics.setReleaseKnown('apps', 'web', info);
     const infoLines = async () => (await samples(registry)).filter((l) => l.startsWith('planton_helm_release_info{'));
     let lines = await samples(registry);
     expect(lines).toContain('planton_helm_release_reconciliation_status{namespace="apps",name="web"} -4');
     expect(await infoLines()).toEqual([
-      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.0.0",revision="",ready="Unknown",suspended="false",release_namespace="apps",release_name="web"} 1',
+      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.0.0",revision="",ready="Unknown",reason="",suspended="false",release_namespace="apps",release_name="web"} 1',
     ]);
 
     // The first reconcile reports; a later version of the object (its status written) changes
     // the info series in place and leaves the reported status alone.
     metrics.setReleaseStatus('apps', 'web', 'ready');
-    metrics.setReleaseKnown('apps', 'web', { ...info, revision: '1', ready: 'True' });
-    metrics.setReleaseKnown('apps', 'web', { ...info, revision: '1', ready: 'True' });
+    metrics.setReleaseKnown('apps', 'web', { ...info, revision: '1', ready: 'True', reason: 'InstallSucceeded' });
+    metrics.setReleaseKnown('apps', 'web', { ...info, revision: '1', ready: 'True', reason: 'InstallSucceeded' });
     lines = await samples(registry);
     expect(lines).toContain('planton_helm_release_reconciliation_status{namespace="apps",name="web"} 1');
     expect(await infoLines()).toEqual([
-      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.0.0",revision="1",ready="True",suspended="false",release_namespace="apps",release_name="web"} 1',
+      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.0.0",revision="1",ready="True",reason="InstallSucceeded",suspended="false",release_namespace="apps",release_name="web"} 1',
     ]);
-    metrics.setReleaseKnown('apps', 'web', { ...info, version: '1.1.0', revision: '2', ready: 'True', suspended: true, releaseName: 'site' });
+    metrics.setReleaseKnown('apps', 'web', { ...info, version: '1.1.0', revision: '2', ready: 'True', reason: 'UpgradeSucceeded', suspended: true, releaseName: 'site' });
     expect(await infoLines()).toEqual([
-      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.1.0",revision="2",ready="True",suspended="true",release_namespace="apps",release_name="site"} 1',
+      'planton_helm_release_info{namespace="apps",name="web",chart="plain",version="1.1.0",revision="2",ready="True",reason="UpgradeSucceeded",suspended="true",release_namespace="apps",release_name="site"} 1',
     ]);
 
     // Deleted, then created again under the same name: -4 again until it is reconciled.

@@ -50,13 +50,15 @@ export interface ReleaseInfo {
   readonly revision: string;
   /** The Ready condition's status; Unknown when there is none yet. */
   readonly ready: 'True' | 'False' | 'Unknown';
+  /** The Ready condition's reason (a constant of src/reconcile/conditions.ts); "" when there is none yet. */
+  readonly reason: string;
   readonly suspended: boolean;
   /** The Helm release's namespace and name (spec.targetNamespace and spec.releaseName, defaulted). */
   readonly releaseNamespace: string;
   readonly releaseName: string;
 }
 
-type InfoLabel = 'namespace' | 'name' | 'chart' | 'version' | 'revision' | 'ready' | 'suspended' | 'release_namespace' | 'release_name';
+type InfoLabel = 'namespace' | 'name' | 'chart' | 'version' | 'revision' | 'ready' | 'reason' | 'suspended' | 'release_namespace' | 'release_name';
 
 export interface Metrics {
   readonly queue: QueueMetrics;
@@ -75,7 +77,7 @@ export interface Metrics {
   /** leader_election_master_status{name}: 1 while this process leads (client-go's name). */
   readonly leader: Gauge<'name'>;
   /**
-   * planton_helm_release_info{namespace,name,chart,version,revision,ready,suspended,
+   * planton_helm_release_info{namespace,name,chart,version,revision,ready,reason,suspended,
    * release_namespace,release_name} = 1: one series per HelmRelease, replaced when a label changes.
    */
   readonly releaseInfo: Gauge<InfoLabel>;
@@ -235,8 +237,8 @@ export function createMetrics(registry: Registry, controller: string): Metrics {
   });
   const releaseInfo = new Gauge({
     name: 'planton_helm_release_info',
-    help: 'Information about a HelmRelease (chart, version, Helm revision, Ready, suspended, the Helm release it manages); always 1',
-    labelNames: ['namespace', 'name', 'chart', 'version', 'revision', 'ready', 'suspended', 'release_namespace', 'release_name'] as const,
+    help: 'Information about a HelmRelease (chart, version, Helm revision, Ready and its reason, suspended, the Helm release it manages); always 1',
+    labelNames: ['namespace', 'name', 'chart', 'version', 'revision', 'ready', 'reason', 'suspended', 'release_namespace', 'release_name'] as const,
     registers,
   });
   const leader = new Gauge({
@@ -302,6 +304,7 @@ function infoLabels(namespace: string, name: string, info: ReleaseInfo): Record<
     version: info.version,
     revision: info.revision,
     ready: info.ready,
+    reason: info.reason,
     suspended: info.suspended ? 'true' : 'false',
     release_namespace: info.releaseNamespace,
     release_name: info.releaseName,

@@ -102,6 +102,7 @@ describe('planton_helm_release_info', () => {
       version: '1.0.0',
       revision: '1',
       ready: 'True',
+      reason: 'InstallSucceeded',
       suspended: 'false',
       release_namespace: ns,
       release_name: 'site',
