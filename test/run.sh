@@ -42,8 +42,10 @@ step "Go: vet and unit tests (helm-runner, sdk/go)"
 step "TypeScript unit tests"
 npx vitest run --project unit --passWithNoTests
 
+step "Debian tools the tests use (Prometheus, promtool, gnuplot; buildah, skopeo, mmdebstrap, umoci, runc)"
+test/cluster/debian-tools.sh
+
 step "alerting rules (promtool check rules, promtool test rules, PrometheusRule generated from the rule file)"
-test/monitoring/install.sh
 deploy/monitoring/generate.sh --check
 promtool check rules deploy/monitoring/rules/planton-helm.rules.yaml
 promtool test rules deploy/monitoring/tests/*.test.yaml

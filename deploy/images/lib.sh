@@ -32,7 +32,7 @@ die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 need() {
   local c
   for c in "$@"; do
-    command -v "$c" >/dev/null || die "$c not found: apt-get install -y buildah skopeo mmdebstrap umoci runc jq binutils"
+    command -v "$c" >/dev/null || die "$c not found: test/cluster/debian-tools.sh installs it (buildah skopeo mmdebstrap umoci runc jq binutils)"
   done
 }
 

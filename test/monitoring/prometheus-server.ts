@@ -1,4 +1,4 @@
-// A real Prometheus server (Debian's package, test/monitoring/install.sh) for end-to-end tests:
+// A real Prometheus server (Debian's package, test/cluster/debian-tools.sh) for end-to-end tests:
 // on 127.0.0.1 only, in a temporary directory of its own, scraping the given targets and
 // evaluating the given rule file; and its HTTP API (/api/v1/query, query_range, alerts).
 import { type ChildProcess, spawn } from 'node:child_process';

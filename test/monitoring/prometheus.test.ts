@@ -127,7 +127,7 @@ function legend(format: string | undefined, metric: Record<string, string>): str
 const finite = (s: Series) => s.values.some(([, v]) => Number.isFinite(Number(v)));
 
 beforeAll(async () => {
-  await execFileAsync(resolve(repoRoot, 'test/monitoring/install.sh'), [], { timeout: 600_000 });
+  await execFileAsync(resolve(repoRoot, 'test/cluster/debian-tools.sh'), [], { timeout: 600_000 });
   await Promise.all([buildRunner(), installCrd()]);
   for (const prefix of ['mon-main', 'mon-lease', 'mon-queue']) namespaces.push(await tempNamespace(prefix));
   [nsMain, nsLease, nsQueue] = namespaces.map((n) => n.name) as [string, string, string];
