@@ -80,7 +80,9 @@ export class KubeHelmReleaseApi implements HelmReleaseApi {
           method: 'PATCH',
           path: `/api/v1/namespaces/${obj.metadata.namespace}/events/${c.name}`,
           contentType: 'application/merge-patch+json',
-          body: { count: c.count, lastTimestamp: seconds(now) },
+          // series (count, lastObservedTime to the microsecond) as the events.k8s.io API keeps a
+          // repeat; count and lastTimestamp (seconds) for kubectl and older readers.
+          body: { count: c.count, lastTimestamp: seconds(now), series: { count: c.count, lastObservedTime: micro(now) } },
         });
         return 'updated';
       } catch (err) {
@@ -110,7 +112,7 @@ export class KubeHelmReleaseApi implements HelmReleaseApi {
         message: e.message,
         firstTimestamp: seconds(now),
         lastTimestamp: seconds(now),
-        eventTime: new Date(now).toISOString().replace(/Z$/, '000Z'),
+        eventTime: micro(now),
         count: 1,
         source: { component: this.#component },
         reportingComponent: this.#component,
@@ -118,6 +120,11 @@ export class KubeHelmReleaseApi implements HelmReleaseApi {
       },
     });
   }
+}
+
+/** RFC 3339 to the microsecond, as eventTime and series.lastObservedTime are. */
+function micro(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, '000Z');
 }
 
 /** RFC 3339 to the second, as core/v1 Event timestamps are. */

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
+  eventsFor,
   helmReleases,
   type HelmReleaseView,
   type RunningController,
@@ -18,7 +19,6 @@ import {
 import type { RunningRunner } from '../support/runner.js';
 
 const kc = kubeConfig();
-const core = kc.makeApiClient(k8s.CoreV1Api);
 const batch = kc.makeApiClient(k8s.BatchV1Api);
 const hrs = helmReleases();
 
@@ -35,11 +35,9 @@ const testable = (extra: Record<string, unknown> = {}) => ({
   timeout: '30s',
   ...extra });
 
-/** Events recorded for one HelmRelease, oldest first by their microsecond eventTime. */
-async function orderedEvents(name: string): Promise<{ type: string; reason: string; message: string }[]> {
-  const list = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
-  const at = (e: k8s.CoreV1Event) => new Date(e.eventTime ?? e.firstTimestamp ?? 0).getTime();
-  return list.items.sort((a, b) => at(a) - at(b)).map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' }));
+/** Every occurrence of an event of `name`, oldest first (repeats are counted on one Event). */
+function orderedEvents(name: string): Promise<{ type: string; reason: string; message: string }[]> {
+  return eventsFor(ns, name);
 }
 
 /** `[revision, status]` of every revision, newest first, as the Helm CLI lists them. */

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { clusterEnv, helm, kubeConfig, waitFor } from '../support/cluster.js';
 import {
   condition,
+  eventsFor,
   helmReleases,
   type HelmReleaseView,
   metricValue,
@@ -50,11 +51,9 @@ const jobExists = async (name: string) =>
     () => false,
   );
 
-/** Events recorded for one HelmRelease, oldest first by their microsecond eventTime. */
-async function orderedEvents(name: string): Promise<{ type: string; reason: string; message: string }[]> {
-  const list = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
-  const at = (e: k8s.CoreV1Event) => new Date(e.eventTime ?? e.firstTimestamp ?? 0).getTime();
-  return list.items.sort((a, b) => at(a) - at(b)).map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' }));
+/** Every occurrence of an event of `name`, oldest first (repeats are counted on one Event). */
+function orderedEvents(name: string): Promise<{ type: string; reason: string; message: string }[]> {
+  return eventsFor(ns, name);
 }
 
 /** `[revision, chart version, status]` of every revision, newest first, as the Helm CLI lists them. */

@@ -225,14 +225,21 @@ function eventTime(e: k8s.CoreV1Event): number {
 
 /**
  * Events recorded for one object, oldest first, one entry per occurrence: an Event the controller
- * counted n times (a repeat updates `count` instead of writing a new Event) appears n times.
+ * counted n times (a repeat updates `count` and `series` instead of writing a new Event) appears n
+ * times, the first at its eventTime and the others at its series.lastObservedTime (the times of
+ * the occurrences in between are not kept: they are placed with the last).
  */
 export async function eventsFor(namespace: string, name: string): Promise<{ type: string; reason: string; message: string }[]> {
   const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
   const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
-  return list.items
-    .sort((a, b) => eventTime(a) - eventTime(b))
-    .flatMap((e) => Array.from({ length: Math.max(e.count ?? 1, 1) }, () => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' })));
+  const occurrences = list.items.flatMap((e) => {
+    const entry = { type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' };
+    const first = eventTime(e);
+    const lastSeen = e.series?.lastObservedTime;
+    const last = lastSeen ? new Date(lastSeen as unknown as string | Date).getTime() : first;
+    return Array.from({ length: Math.max(e.count ?? 1, 1) }, (_, i) => ({ at: i === 0 ? first : last, entry }));
+  });
+  return occurrences.sort((a, b) => a.at - b.at).map((o) => o.entry);
 }
 
 export interface ControllerSuite {
