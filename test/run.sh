@@ -42,7 +42,7 @@ step "Go: vet and unit tests (helm-runner, sdk/go)"
 step "TypeScript unit tests"
 npx vitest run --project unit --passWithNoTests
 
-step "Debian tools the tests use (Prometheus, promtool, gnuplot; buildah, skopeo, mmdebstrap, umoci, runc)"
+step "Debian tools the tests use (Prometheus, promtool, gnuplot; buildah, skopeo, mmdebstrap, umoci, runc; containerd, CNI plugins, socat, busybox-static)"
 test/cluster/debian-tools.sh
 
 step "alerting rules (promtool check rules, promtool test rules, PrometheusRule generated from the rule file)"
@@ -54,7 +54,8 @@ step "local control plane"
 if ! test/cluster/status.sh >/dev/null; then
   started_cluster=1
 fi
-test/cluster/up.sh
+# With the node that really runs containers (test/deploy/real-node.test.ts needs it).
+PLANTON_REAL_NODE=1 test/cluster/up.sh
 
 step "Go integration tests (helm-runner against the local cluster and repositories)"
 (cd helm-runner && PLANTON_REQUIRE_CLUSTER=1 go test -tags integration -count=1 ./...)

@@ -4,6 +4,10 @@
 #   gnuplot-nox    plots the dashboard's key panels to a PNG (test/monitoring/)
 #   buildah, skopeo, mmdebstrap, umoci, runc, jq, binutils
 #                  make images and running them with runc (deploy/images/, test/deploy/images.test.ts)
+#   containerd, containernetworking-plugins, socat, busybox-static
+#                  the real nodes (test/cluster/real-node.sh, PLANTON_REAL_NODE=1): the container
+#                  runtime, pod networks inside the nodes' own network namespaces, the loopback
+#                  forwarders into them, and the busybox of the small test image
 # Idempotent: exits at once when every command is there; runs `apt-get update` only when the
 # package lists do not know a package yet (or name versions the archive no longer has). Never
 # starts a Debian service: a policy-rc.d that refuses every start is in place during the install
@@ -12,7 +16,8 @@ set -euo pipefail
 
 # command:package
 wanted=(promtool:prometheus prometheus:prometheus gnuplot:gnuplot-nox buildah:buildah skopeo:skopeo
-  mmdebstrap:mmdebstrap umoci:umoci runc:runc jq:jq strip:binutils)
+  mmdebstrap:mmdebstrap umoci:umoci runc:runc jq:jq strip:binutils containerd:containerd
+  /usr/lib/cni/bridge:containernetworking-plugins socat:socat /bin/busybox:busybox-static)
 
 missing=()
 for w in "${wanted[@]}"; do

@@ -27,7 +27,10 @@ stop() {
   rm -f "$pidf"
 }
 
+# The real node first: its pods' processes, mounts, cgroups and network namespace.
+"$CLUSTER_SRC/real-node.sh" down
+
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   stop "${COMPONENTS[i]}"
 done
-rm -rf etcd registry registry-auth charts-http helm nodes.yaml registry.yml registry-auth.yml env ports pids pki kubeconfig
+rm -rf nodes etcd registry registry-auth charts-http helm nodes.yaml registry.yml registry-auth.yml env ports pids pki kubeconfig

@@ -34,3 +34,33 @@ running() {
   read -r pid exe <"$pidf"
   [[ -n $pid && $(readlink "/proc/$pid/exe" 2>/dev/null) == "$exe" ]]
 }
+
+# ---- process helpers (run from $CLUSTER_DIR) ------------------------------------------------------
+# start NAME BINARY ARGS...: start in its own session, log to logs/NAME.log, record the pid.
+start() {
+  local name=$1 bin=$2
+  shift 2
+  if running "$name"; then return 0; fi
+  log "starting $name"
+  setsid "$bin" "$@" >>"logs/$name.log" 2>&1 </dev/null &
+  echo "$! $(readlink -f "$bin")" >"pids/$name.pid"
+}
+
+# wait_for NAME SECONDS COMMAND...: poll COMMAND until it succeeds; fail naming NAME and its log.
+wait_for() {
+  local name=$1 limit=$2 deadline
+  shift 2
+  deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    if ! running "$name"; then
+      tail -n 15 "logs/$name.log" >&2 || true
+      die "$name exited; log: $CLUSTER_DIR/logs/$name.log"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 15 "logs/$name.log" >&2 || true
+      die "$name not ready after ${limit}s; log: $CLUSTER_DIR/logs/$name.log"
+    fi
+    sleep 0.2
+  done
+}
+

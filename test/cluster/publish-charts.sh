@@ -37,4 +37,9 @@ for pkg in "$work"/packages/plain-*.tgz; do
   "$helm" push "$pkg" "$oci_auth_url" --plain-http \
     --username "$PLANTON_REPO_USERNAME" --password "$PLANTON_REPO_PASSWORD"
 done
+# The same charts with relative URLs in the index, for clients that reach the repository by
+# another address than 127.0.0.1 (the real node's pods: PLANTON_NODE_HTTP_REPO).
+mkdir -p "$http_dir/node"
+cp "$work"/packages/*.tgz "$http_dir/node/"
+"$helm" repo index "$http_dir/node"
 echo "published $(ls "$work"/packages | wc -l) chart versions to $http_url and $oci_url"

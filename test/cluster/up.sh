@@ -3,7 +3,8 @@
 # chart to both repositories. Builds missing binaries first (test/cluster/build.sh).
 #
 #   etcd -> kube-apiserver (TLS, token authn, RBAC) -> kube-controller-manager, kube-scheduler,
-#   KWOK (3 fake nodes that run pods) ; OCI registry (distribution) ; HTTP chart repository.
+#   KWOK (3 fake nodes that run pods) ; OCI registry (distribution) ; HTTP chart repository;
+#   with PLANTON_REAL_NODE=1 also a node that really runs containers (real-node.sh).
 #
 # Idempotent: components already running (pid alive, same binary) are left alone.
 # Writes: .cluster/kubeconfig (admin), .cluster/env (addresses, KEY=VALUE lines), logs in
@@ -100,35 +101,6 @@ write_kubeconfig planton-admin kubeconfig
 write_kubeconfig system:kube-controller-manager pki/kcm.kubeconfig
 write_kubeconfig system:kube-scheduler pki/scheduler.kubeconfig
 write_kubeconfig kwok-controller pki/kwok.kubeconfig
-
-# ---- process helpers --------------------------------------------------------------------------
-# start NAME BINARY ARGS...: start in its own session, log to logs/NAME.log, record the pid.
-start() {
-  local name=$1 bin=$2
-  shift 2
-  if running "$name"; then return 0; fi
-  log "starting $name"
-  setsid "$bin" "$@" >>"logs/$name.log" 2>&1 </dev/null &
-  echo "$! $(readlink -f "$bin")" >"pids/$name.pid"
-}
-
-# wait_for NAME SECONDS COMMAND...: poll COMMAND until it succeeds; fail naming NAME and its log.
-wait_for() {
-  local name=$1 limit=$2 deadline
-  shift 2
-  deadline=$((SECONDS + limit))
-  until "$@" >/dev/null 2>&1; do
-    if ! running "$name"; then
-      tail -n 15 "logs/$name.log" >&2 || true
-      die "$name exited; log: $CLUSTER_DIR/logs/$name.log"
-    fi
-    if ((SECONDS >= deadline)); then
-      tail -n 15 "logs/$name.log" >&2 || true
-      die "$name not ready after ${limit}s; log: $CLUSTER_DIR/logs/$name.log"
-    fi
-    sleep 0.2
-  done
-}
 
 kubectl() { "$KUBECTL" --kubeconfig "$CLUSTER_DIR/kubeconfig" "$@"; }
 
@@ -259,4 +231,19 @@ HELM_CACHE_HOME=$HELM_CACHE_HOME
 HELM_CONFIG_HOME=$HELM_CONFIG_HOME
 HELM_DATA_HOME=$HELM_DATA_HOME
 EOF
+# ---- the real node (PLANTON_REAL_NODE=1) -----------------------------------------------------
+if [[ ${PLANTON_REAL_NODE:-0} == 1 ]]; then
+  "$CLUSTER_SRC/real-node.sh" up
+  # shellcheck source=/dev/null
+  source "$CLUSTER_DIR/nodes/real-node/env"
+  cat >>env <<EOF
+PLANTON_REAL_NODE=1
+PLANTON_NODE_NAME=$NODE_NAME
+PLANTON_NODE_POD_LOGS=$NODE_POD_LOGS
+PLANTON_NODE_HTTP_REPO=http://$NODE_GATEWAY:$PORT_HTTP_REPO/node
+PLANTON_NODE_OCI_REPO=oci://$NODE_GATEWAY:$PORT_REGISTRY/charts
+PLANTON_NODE_BUSYBOX_IMAGE=127.0.0.1:$PORT_REGISTRY/busybox:1.35
+EOF
+fi
+
 log "cluster up in $((SECONDS - start_time)) s: KUBECONFIG=$CLUSTER_DIR/kubeconfig (addresses in $CLUSTER_DIR/env)"
