@@ -19,8 +19,8 @@ trap cleanup EXIT
 
 step "generated code and CRD are up to date (buf generate, buf lint, CRD generator)"
 npm run --silent generate
-if [[ -n $(git status --porcelain -- src/gen helm-runner/gen sdk/go/planton deploy/crds deploy/chart/crds) ]]; then
-  git status --short -- src/gen helm-runner/gen sdk/go/planton deploy/crds deploy/chart/crds
+if [[ -n $(git status --porcelain -- src/gen helm-runner/gen sdk/go/planton deploy/crds deploy/chart/crds deploy/chart/files) ]]; then
+  git status --short -- src/gen helm-runner/gen sdk/go/planton deploy/crds deploy/chart/crds deploy/chart/files
   echo "generated code differs from the committed tree: run 'make generate' and commit" >&2
   exit 1
 fi

@@ -1,9 +1,10 @@
 // The controller's own Helm chart (deploy/chart/) against the kustomize manifests, which stay the
-// source of truth: `helm template` with the default values, the lockdown values and the lockdown +
-// API values renders, object by object, what `kubectl kustomize` renders for deploy/,
-// deploy/lockdown/ and deploy/lockdown/ with the deploy/api component (the cluster's own kubectl
-// and Helm CLI); `helm lint --strict` is clean; the values schema refuses wrong values; the chart's
-// CRD is deploy/crds' byte for byte. Then the chart is packaged, pushed to the local OCI registry,
+// source of truth: `helm template` with the default values, the lockdown values, the lockdown +
+// API values and the monitoring values renders, object by object, what `kubectl kustomize`
+// renders for deploy/, deploy/lockdown/, deploy/lockdown/ with the deploy/api component and
+// deploy/ with deploy/monitoring/ (the cluster's own kubectl and Helm CLI); `helm lint --strict`
+// is clean; the values schema refuses wrong values; the chart's CRD, alerting rules and dashboard
+// are deploy/'s byte for byte. Then the chart is packaged, pushed to the local OCI registry,
 // installed from there into namespaces of this test's own (and a name prefix of its own, so that
 // nothing collides with deploy/lockdown/ that identities.test.ts applies to planton-system), its
 // objects are checked in the cluster as rendered, and `helm uninstall` leaves the CRD, a
@@ -28,6 +29,7 @@ const chartDir = resolve(repoRoot, 'deploy/chart');
 const chartCrdPath = resolve(chartDir, 'crds/helmreleases.helm.project-planton.org.yaml');
 const lockdownValues = resolve(chartDir, 'ci/lockdown-values.yaml');
 const lockdownApiValues = resolve(chartDir, 'ci/lockdown-api-values.yaml');
+const monitoringValues = resolve(chartDir, 'ci/monitoring-values.yaml');
 const CRD = 'helmreleases.helm.project-planton.org';
 
 /**
@@ -107,10 +109,19 @@ describe('the chart renders exactly the kustomize manifests', () => {
     return join(dir, 'with-api');
   }
 
+  /** deploy/ and deploy/monitoring, as `kubectl apply -k` of one after the other installs them. */
+  function withMonitoring(): string {
+    const root = relative(join(dir, 'with-monitoring'), repoRoot);
+    mkdirSync(join(dir, 'with-monitoring'), { recursive: true });
+    writeFileSync(join(dir, 'with-monitoring', 'kustomization.yaml'), `resources:\n  - ${root}/deploy\n  - ${root}/deploy/monitoring\n`);
+    return join(dir, 'with-monitoring');
+  }
+
   it.each([
     { name: 'default values = deploy/', kustomization: () => resolve(repoRoot, 'deploy'), values: [] as string[] },
     { name: 'ci/lockdown-values.yaml = deploy/lockdown/', kustomization: () => resolve(repoRoot, 'deploy/lockdown'), values: ['-f', lockdownValues] },
     { name: 'ci/lockdown-api-values.yaml = deploy/lockdown/ + deploy/api', kustomization: lockdownWithApi, values: ['-f', lockdownApiValues] },
+    { name: 'ci/monitoring-values.yaml = deploy/ + deploy/monitoring/', kustomization: withMonitoring, values: ['-f', monitoringValues] },
   ])('$name', async ({ kustomization, values }) => {
     const expected = byKey(await kustomize(kustomization()));
     // The release's namespace only says where Helm keeps its record: the objects stay in namespace.name.
@@ -121,6 +132,14 @@ describe('the chart renders exactly the kustomize manifests', () => {
 
   it('the CRD in crds/ is deploy/crds’ byte for byte (deploy/chart/sync-crds.sh copies it)', () => {
     expect(readFileSync(chartCrdPath, 'utf8') === readFileSync(crdPath, 'utf8'), 'deploy/chart/crds/ differs from deploy/crds/: run deploy/chart/sync-crds.sh').toBe(true);
+  });
+
+  it.each([
+    { copy: 'files/planton-helm.rules.yaml', source: 'deploy/monitoring/rules/planton-helm.rules.yaml' },
+    { copy: 'files/planton-helm.json', source: 'deploy/monitoring/grafana/planton-helm.json' },
+  ])('$copy is $source byte for byte (deploy/chart/sync-crds.sh copies it)', ({ copy, source }) => {
+    const same = readFileSync(resolve(chartDir, copy)).equals(readFileSync(resolve(repoRoot, source)));
+    expect(same, `deploy/chart/${copy} differs from ${source}: run deploy/chart/sync-crds.sh`).toBe(true);
   });
 
   it('namePrefix and namespace.name rename every object and every reference to one', async () => {
@@ -145,6 +164,50 @@ describe('the chart renders exactly the kustomize manifests', () => {
     // No name of the default installation is left anywhere (subjects, roleRefs, volumes, annotations).
     const text = JSON.stringify(ms.filter((m) => m.kind !== 'CustomResourceDefinition'));
     expect(text).not.toMatch(/planton-system|planton-helm-(runner|reconciler|controller-leader|api")/);
+  });
+
+  it('the monitoring objects follow namePrefix, namespace.name, the metrics ports and their values', async () => {
+    const ms = await helmTemplate([
+      '-f', monitoringValues, '--set', 'namePrefix=acme', '--set', 'namespace.name=acme-system',
+      '--set', 'metrics.port=9090', '--set', 'metrics.runnerPort=9100',
+      '--set', 'monitoring.podMonitor.interval=1m', '--set', 'monitoring.podMonitor.labels.release=kube-prometheus-stack',
+      '--set', 'monitoring.prometheusRule.labels.release=kube-prometheus-stack',
+      '--set', 'monitoring.networkPolicy.prometheusNamespace=observability',
+      '--set', 'monitoring.networkPolicy.prometheusPodSelector.matchLabels.app\\.kubernetes\\.io/name=null',
+      '--set', 'monitoring.networkPolicy.prometheusPodSelector.matchLabels.app=prometheus',
+      '--set', 'monitoring.grafanaDashboard.labels.grafana_folder=Platform',
+    ]);
+    const monitoring = byKey(ms.filter((m) => ['PodMonitor', 'PrometheusRule', 'NetworkPolicy', 'ConfigMap'].includes(m.kind)));
+    expect([...monitoring.keys()].sort()).toEqual([
+      'ConfigMap acme-system/acme-dashboard',
+      'NetworkPolicy acme-system/acme-controller-metrics',
+      'PodMonitor acme-system/acme-controller',
+      'PrometheusRule acme-system/acme-controller',
+    ]);
+    const selector = { matchLabels: { 'app.kubernetes.io/name': 'planton-helm-controller' } };
+    const podMonitor = monitoring.get('PodMonitor acme-system/acme-controller');
+    expect(podMonitor?.metadata.labels).toEqual({ 'app.kubernetes.io/name': 'planton-helm-controller', release: 'kube-prometheus-stack' });
+    expect(podMonitor?.['spec']).toMatchObject({ selector, podMetricsEndpoints: [{ port: 'http', interval: '1m' }, { port: 'metrics', interval: '1m' }] });
+    expect(monitoring.get('PrometheusRule acme-system/acme-controller')?.metadata.labels).toEqual({ 'app.kubernetes.io/name': 'planton-helm-controller', release: 'kube-prometheus-stack' });
+    expect(monitoring.get('ConfigMap acme-system/acme-dashboard')?.metadata.labels).toEqual({ 'app.kubernetes.io/name': 'planton-helm-controller', grafana_dashboard: '1', grafana_folder: 'Platform' });
+    // Prometheus alone reaches the two metrics ports; every other port stays open.
+    expect(monitoring.get('NetworkPolicy acme-system/acme-controller-metrics')?.['spec']).toEqual({
+      podSelector: selector,
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } }, podSelector: { matchLabels: { app: 'prometheus' } } }],
+          ports: [{ protocol: 'TCP', port: 9090 }, { protocol: 'TCP', port: 9100 }],
+        },
+        {
+          ports: [
+            { protocol: 'TCP', port: 1, endPort: 9089 },
+            { protocol: 'TCP', port: 9091, endPort: 9099 },
+            { protocol: 'TCP', port: 9101, endPort: 65535 },
+          ],
+        },
+      ],
+    });
   });
 
   it('the values reach the flags they name', async () => {
@@ -192,6 +255,7 @@ describe('the chart renders exactly the kustomize manifests', () => {
   it.each([
     { values: ['--values', lockdownValues], what: 'the lockdown values' },
     { values: ['--values', lockdownApiValues], what: 'the lockdown + API values' },
+    { values: ['--values', monitoringValues], what: 'the monitoring values' },
     { values: [], what: 'the default values' },
   ])('helm lint --strict is clean with $what', async ({ values }) => {
     const lint = await helmExit(['lint', '--strict', chartDir, ...values]);
@@ -210,6 +274,9 @@ describe('the chart renders exactly the kustomize manifests', () => {
     { set: ['--set-string', 'api.enabled=yes'], message: "at '/api/enabled': got string, want boolean" },
     { set: ['--set', 'namespace.name=Planton_System'], message: "at '/namespace/name'" },
     { set: ['--set', 'runner.maxCacheBytes=lots'], message: "at '/runner/maxCacheBytes'" },
+    { set: ['--set', 'monitoring.podMonitor.enable=true'], message: "at '/monitoring/podMonitor': additional properties 'enable' not allowed" },
+    { set: ['--set-string', 'monitoring.networkPolicy.enabled=yes'], message: "at '/monitoring/networkPolicy/enabled': got string, want boolean" },
+    { set: ['--set', 'monitoring.podMonitor.interval=30 seconds'], message: "at '/monitoring/podMonitor/interval'" },
   ].map((c) => ({ ...c, flags: c.set.join(' ') })))('the schema refuses $flags', async ({ set, message }) => {
     const out = await helmExit(['template', 'planton-helm-controller', chartDir, ...set]);
     expect(out.code).not.toBe(0);
