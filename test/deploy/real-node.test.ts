@@ -18,6 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { clusterEnv, helm, helmHistory, kubeConfig, kubectl, repoRoot, tempNamespace, waitFor } from '../support/cluster.js';
 import { condition, helmReleases, installCrd, waitForCondition } from '../support/controller.js';
 import { containerLog, podsOf, pushControllerImages, realNodeEnv, realNodeSelector, realNodeTolerations, rolledOut } from '../support/real-node.js';
@@ -102,8 +103,15 @@ describe('kubectl apply -k deploy/ onto the real node', () => {
   }, 300_000);
 
   afterAll(async () => {
-    // The controller goes; the CRD (which the other suites use) stays.
-    await kubectl(['delete', 'deployment', DEPLOYMENT, '--namespace', SYSTEM, '--ignore-not-found', '--wait=true', '--timeout=120s'], 150_000).catch(() => undefined);
+    // Everything the overlay applied goes (the runner's cluster-admin binding must not outlive
+    // this suite: test/deploy/identities.test.ts checks what the lockdown identities may do),
+    // except the CRD, which the other suites use, and the Namespace they share.
+    if (dir) {
+      const rendered = parseAllDocuments((await kubectl(['kustomize', dir])).stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
+      for (const o of rendered.filter((o) => o.kind !== 'CustomResourceDefinition' && o.kind !== 'Namespace')) {
+        await kubectl(['delete', o.kind, o.metadata.name, ...(o.metadata.namespace ? ['--namespace', o.metadata.namespace] : []), '--ignore-not-found', '--wait=true', '--timeout=120s'], 150_000).catch(() => undefined);
+      }
+    }
     await tenant?.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }, 200_000);
