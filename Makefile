@@ -33,7 +33,7 @@ build-runner: ## Build helm-runner into bin/.
 cluster-build: ## Build the control-plane binaries into the cache (no-op when cached).
 	test/cluster/build.sh
 
-cluster-up: deps ## Start etcd, kube-apiserver, controller-manager, scheduler, KWOK, OCI + HTTP chart repositories.
+cluster-up: deps ## Start etcd, kube-apiserver, controller-manager, scheduler, KWOK, OCI + HTTP chart repositories (PLANTON_REAL_NODE=1: and a node that really runs containers).
 	test/cluster/up.sh
 
 cluster-down: ## Stop everything cluster-up started and remove its state.
