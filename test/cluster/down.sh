@@ -7,26 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [[ -d $CLUSTER_DIR/pids ]] || { log "nothing to stop"; exit 0; }
 cd "$CLUSTER_DIR"
 
-stop() {
-  local name=$1 pidf=pids/$1.pid pid exe i
-  [[ -f $pidf ]] || return 0
-  read -r pid exe <"$pidf"
-  if running "$name"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      # A zombie (exited, not yet reaped) has no exe link: it has stopped.
-      [[ -e /proc/$pid/exe ]] || break
-      sleep 0.1
-    done
-    if [[ -e /proc/$pid/exe ]]; then
-      log "$name did not stop within 10 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    log "stopped $name"
-  fi
-  rm -f "$pidf"
-}
-
 # The real node first: its pods' processes, mounts, cgroups and network namespace.
 "$CLUSTER_SRC/real-node.sh" down
 

@@ -76,14 +76,14 @@ down() {
   local name pidf pid cg sub d
   # The kubelet first (it would restart what we stop), then every process of the node's pods
   # (their cgroups), then the shims and containerd, then the forwarders.
-  for name in kubelet; do stop_component "$NODE-$name"; done
+  stop "$NODE-kubelet"
   for sub in /sys/fs/cgroup/*/; do
     [[ -d $sub$CGROUP_ROOT ]] || continue
     find "$sub$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
   done
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $NODE_DIR/containerd.sock" 2>/dev/null || true
-  stop_component "$NODE-containerd"
-  for name in $(forward_names); do stop_component "$name"; done
+  stop "$NODE-containerd"
+  for name in $(forward_names); do stop "$name"; done
   # Mounts the kubelet and containerd made (volumes, rootfs, shm), deepest first.
   if [[ -d $NODE_DIR ]]; then
     findmnt -rn -o TARGET | grep "^$NODE_DIR/" | sort -r | while read -r d; do umount -l "$d" 2>/dev/null || true; done
@@ -97,23 +97,6 @@ down() {
     kubectl delete node "$NODE" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   fi
   rm -rf "$NODE_DIR"
-}
-
-# stop_component NAME: TERM, then KILL after 10 s (as down.sh does for the control plane).
-stop_component() {
-  local name=$1 pidf=pids/$1.pid pid exe i
-  [[ -f $pidf ]] || return 0
-  read -r pid exe <"$pidf"
-  if running "$name"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      [[ -e /proc/$pid/exe ]] || break
-      sleep 0.1
-    done
-    [[ -e /proc/$pid/exe ]] && kill -KILL "$pid" 2>/dev/null
-    log "stopped $name"
-  fi
-  rm -f "$pidf"
 }
 
 up() {
