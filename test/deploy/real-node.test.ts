@@ -261,8 +261,11 @@ describe('helm install from the local OCI registry onto the real node, helm upgr
 
   it('helm upgrade to a new image tag rolls the controller while an install is in flight; the install completes once', async () => {
     const ns = tenant.name;
-    // The install's pre-install hook runs 25 s: the rollout replaces the leader in the middle of it.
-    await hrs.create(ns, 'in-flight', realHooks(node.PLANTON_NODE_HTTP_REPO, { message: 'through the rollout', hookSleepSeconds: 25 }));
+    // The install's pre-install hook runs 30 s. The rollout replaces both old pods within about
+    // 6 to 25 s (each new pod is Ready after at most one 10 s readiness period), so the leader is
+    // told to stop while the hook runs, and has at most 24 s of it left: less than the reconciler's
+    // 30 s shutdown grace, within which it finishes what it started.
+    await hrs.create(ns, 'in-flight', realHooks(node.PLANTON_NODE_HTTP_REPO, { message: 'through the rollout', hookSleepSeconds: 30 }));
     const job = await waitFor('the in-flight hook Job', async () =>
       (await batch().readNamespacedJob({ namespace: ns, name: 'in-flight-real-pre' }).catch(() => undefined))?.metadata?.uid, 120_000, 250);
     const before = (await rolledOut(system, `${records.name}-controller`)).map((p) => p.metadata!.name!);
