@@ -125,6 +125,9 @@ describe('kubectl apply -k deploy/ onto the real node', () => {
       expect(pod.status?.podIP).toMatch(/^10\.251\.0\.\d+$/);
       const runner = pod.status?.initContainerStatuses?.find((c) => c.name === 'helm-runner');
       expect(pod.spec?.initContainers?.[0]?.restartPolicy).toBe('Always');
+      // started: its startup probe (/healthz on port metrics, over the pod network) passed, which
+      // is what let the kubelet start the reconciler.
+      expect(pod.spec?.initContainers?.[0]?.startupProbe?.httpGet).toMatchObject({ path: '/healthz', port: 'metrics' });
       expect(runner).toMatchObject({ started: true, ready: true, restartCount: 0, image: `${registry}/helm-runner:0.1.0` });
       expect(runner?.state?.running?.startedAt).toBeDefined();
       expect(runner?.containerID).toMatch(/^containerd:\/\//);
