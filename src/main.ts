@@ -155,6 +155,11 @@ async function main(): Promise<number> {
     log.info('stopped');
     return 0;
   } catch (err) {
+    // A standby told to stop while it waits for the Lease: an ordinary shutdown, not a failure.
+    if (stop.signal.aborted && err === stop.signal.reason) {
+      log.info('stopped while waiting for the leader lease');
+      return 0;
+    }
     log.error('controller failed', { error: err });
     return 1;
   }

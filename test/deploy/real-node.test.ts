@@ -10,7 +10,9 @@
 //     Ready under Pod Security `restricted`; a release from the HTTP repository and one from the
 //     OCI registry are installed, their hook Jobs and chart test run as real containers (exit
 //     codes and output read from the node), a hook that exits 3 fails its release; deleting the
-//     leader pod hands the Lease to the other replica, which then reconciles.
+//     leader pod hands the Lease to the other replica, which then reconciles; the
+//     PodDisruptionBudget lets a drain evict one pod at a time; an install longer than the
+//     shutdown grace is cancelled with its leader and done again by the next one.
 //   * `helm install` of deploy/chart from the local OCI registry, `helm upgrade` to a new image
 //     tag while a release operation is in flight (the operation completes once, nothing is lost or
 //     repeated), `helm uninstall` (the CRD, the HelmReleases and their Helm releases stay).
@@ -212,6 +214,44 @@ describe('kubectl apply -k deploy/ onto the real node', () => {
     // The Deployment replaced the deleted pod: 2 replicas again.
     expect(await rolledOut(SYSTEM, DEPLOYMENT)).toHaveLength(2);
   });
+
+  it('a drain evicts one pod at a time: the PodDisruptionBudget refuses the second eviction', async () => {
+    const pods = await rolledOut(SYSTEM, DEPLOYMENT);
+    const policy = kubeConfig().makeApiClient(k8s.PolicyV1Api);
+    await waitFor('the PodDisruptionBudget to allow one disruption', async () => {
+      const pdb = await policy.readNamespacedPodDisruptionBudget({ namespace: SYSTEM, name: DEPLOYMENT });
+      return pdb.status?.currentHealthy === 2 && pdb.status.disruptionsAllowed === 1 ? true : undefined;
+    }, 60_000, 500);
+    const evict = (name: string) =>
+      core().createNamespacedPodEviction({ namespace: SYSTEM, name, body: { metadata: { name, namespace: SYSTEM } } }).then(
+        () => 'evicted',
+        (e: { code?: number; body?: string }) => `${e.code}: ${(JSON.parse(e.body ?? '{}') as { message?: string }).message}`,
+      );
+    expect(await evict(pods[0]!.metadata!.name!)).toBe('evicted');
+    expect(await evict(pods[1]!.metadata!.name!)).toBe("429: Cannot evict pod as it would violate the pod's disruption budget.");
+    expect(await rolledOut(SYSTEM, DEPLOYMENT)).toHaveLength(2);
+  });
+
+  it('an install that outlasts the shutdown grace is cancelled when its leader goes, and done again by the next leader', async () => {
+    const ns = tenant.name;
+    await rolledOut(SYSTEM, DEPLOYMENT);
+    // The hook runs 60 s; the leader's pod is deleted at once, and the reconciler's grace is 30 s.
+    await hrs.create(ns, 'outlasting', realHooks(node.PLANTON_NODE_HTTP_REPO, { message: 'after a cancel', hookSleepSeconds: 60 }));
+    const first = await waitFor('the first hook Job', async () =>
+      (await batch().readNamespacedJob({ namespace: ns, name: 'outlasting-real-pre' }).catch(() => undefined))?.metadata?.uid, 120_000, 250);
+    const leader = await leaseHolder(SYSTEM);
+    await core().deleteNamespacedPod({ namespace: SYSTEM, name: leader! });
+    const hr = await waitForCondition(ns, 'outlasting', 'Ready', 'True', 300_000);
+    expect(hr.status?.release).toMatchObject({ chartVersion: '1.0.0', status: 'deployed' });
+    const history = await helmHistory(ns, 'outlasting');
+    expect(history[0]).toMatchObject({ revision: hr.status?.release?.revision, status: 'deployed' });
+    expect(history.filter((r) => r.status.startsWith('pending-'))).toEqual([]);
+    // Nothing lost, but the hook ran twice: the next leader's install replaced the first Job.
+    const job = await batch().readNamespacedJob({ namespace: ns, name: 'outlasting-real-pre' });
+    expect(job.metadata?.uid).not.toBe(first);
+    expect(job.status?.succeeded).toBe(1);
+    expect((await core().readNamespacedConfigMap({ namespace: ns, name: 'outlasting-real' })).data?.['message']).toBe('after a cancel');
+  }, 420_000);
 });
 
 describe('helm install from the local OCI registry onto the real node, helm upgrade, helm uninstall', () => {
@@ -247,6 +287,9 @@ describe('helm install from the local OCI registry onto the real node, helm upgr
     '--set-json', `nodeSelector=${JSON.stringify(realNodeSelector)}`, '--set-json', `tolerations=${JSON.stringify(realNodeTolerations)}`,
     '--set-json', `runner.extraArgs=${JSON.stringify(['--allow-insecure-http'])}`,
     '--set-json', `reconciler.extraArgs=${JSON.stringify(['--allow-insecure-http', `--watch-namespace=${tenant.name}`])}`,
+    // A grace longer than the slowest operation the suite starts (README: Upgrade), so that a
+    // replaced leader finishes it instead of cancelling it.
+    '--set', 'reconciler.shutdownGrace=90s', '--set', 'terminationGracePeriodSeconds=120',
   ];
 
   it('installs: both replicas run on the real node and reconcile a HelmRelease', async () => {
@@ -264,11 +307,11 @@ describe('helm install from the local OCI registry onto the real node, helm upgr
 
   it('helm upgrade to a new image tag rolls the controller while an install is in flight; the install completes once', async () => {
     const ns = tenant.name;
-    // The install's pre-install hook runs 30 s. The rollout replaces both old pods within about
-    // 6 to 25 s (each new pod is Ready after at most one 10 s readiness period), so the leader is
-    // told to stop while the hook runs, and has at most 24 s of it left: less than the reconciler's
-    // 30 s shutdown grace, within which it finishes what it started.
-    await hrs.create(ns, 'in-flight', realHooks(node.PLANTON_NODE_HTTP_REPO, { message: 'through the rollout', hookSleepSeconds: 30 }));
+    // The install's pre-install hook runs 45 s. The rollout replaces both old pods within about
+    // 5 to 25 s, so the leader is told to stop while the hook runs, with at most about 45 s of
+    // the install left: less than the 90 s shutdown grace these values give, within which it
+    // finishes what it started.
+    await hrs.create(ns, 'in-flight', realHooks(node.PLANTON_NODE_HTTP_REPO, { message: 'through the rollout', hookSleepSeconds: 45 }));
     const job = await waitFor('the in-flight hook Job', async () =>
       (await batch().readNamespacedJob({ namespace: ns, name: 'in-flight-real-pre' }).catch(() => undefined))?.metadata?.uid, 120_000, 250);
     const before = (await rolledOut(system, `${records.name}-controller`)).map((p) => p.metadata!.name!);

@@ -220,6 +220,18 @@ describe('the controller is killed in the middle of an upgrade', () => {
   });
 });
 
+describe('a standby stopped with SIGTERM', () => {
+  it('exits 0 and logs an ordinary stop, not a failure', async () => {
+    const ns = await namespace('hr-res-standby');
+    const r = await runner();
+    const [{ c: leader }, { c: standby }] = await twoReplicas(ns, r.socket, 'hr-test-leader-standby-stop');
+    expect(await standby.stop()).toBe(0);
+    expect(standby.logs()).toContain('"msg":"stopped while waiting for the leader lease"');
+    expect(standby.logs()).not.toContain('"level":"error"');
+    expect(await leader.stop()).toBe(0);
+  });
+});
+
 interface Replica {
   readonly identity: string;
   readonly c: RunningController;
