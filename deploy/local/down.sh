@@ -18,8 +18,8 @@ if [[ ${KEEP_CLUSTER:-0} == 1 ]] && alive "$STATE_DIR/pids/reconciler.pid" && [[
 fi
 
 # The reconciler gives in-flight operations --shutdown-grace (30 s) before cancelling them.
-stop "$STATE_DIR/pids/reconciler.pid" reconciler 45
-stop "$STATE_DIR/pids/helm-runner.pid" helm-runner 40
+stop_recorded "$STATE_DIR/pids/reconciler.pid" reconciler 45
+stop_recorded "$STATE_DIR/pids/helm-runner.pid" helm-runner 40
 rm -f "$STATE_DIR/http-addr" "$STATE_DIR/api.env" "$STATE_DIR/reconciler.log-offset" "$(socket_path "$STATE_DIR")" \
   "$STATE_DIR/runner-metrics-addr" "$STATE_DIR/helm-runner.log-offset"
 

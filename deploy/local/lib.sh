@@ -88,24 +88,12 @@ spawn() {
   echo "$! $(readlink -f "$bin") $marker" >"$pidf"
 }
 
-# stop PIDFILE NAME SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL; removes PIDFILE.
-stop() {
-  local pidf=$1 name=$2 limit=$3 pid i
+# stop_recorded PIDFILE NAME SECONDS: terminate (test/cluster/lib.sh) the process PIDFILE records
+# while it still runs, then remove PIDFILE.
+stop_recorded() {
+  local pidf=$1 name=$2 limit=$3
   [[ -f $pidf ]] || return 0
-  if alive "$pidf"; then
-    pid=$(recorded_pid "$pidf")
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < limit * 10; i++)); do
-      # A zombie (exited, not yet reaped) has no exe link: it has stopped.
-      [[ -e /proc/$pid/exe ]] || break
-      sleep 0.1
-    done
-    if [[ -e /proc/$pid/exe ]]; then
-      log "$name did not stop within $limit s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    log "stopped $name"
-  fi
+  if alive "$pidf"; then terminate "$(recorded_pid "$pidf")" "$name" "$limit"; fi
   rm -f "$pidf"
 }
 

@@ -70,8 +70,8 @@ tail_pid=''
 cleanup() {
   local rc=$?
   trap '' INT TERM
-  stop "$RUN_DIR/pids/reconciler.pid" reconciler 45
-  stop "$RUN_DIR/pids/helm-runner.pid" helm-runner 40
+  stop_recorded "$RUN_DIR/pids/reconciler.pid" reconciler 45
+  stop_recorded "$RUN_DIR/pids/helm-runner.pid" helm-runner 40
   rm -f "$SOCKET"
   if [[ -n $tail_pid ]]; then
     sleep 0.3 # let the last lines reach the terminal

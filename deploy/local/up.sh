@@ -53,7 +53,7 @@ fi
 if alive "$STATE_DIR/pids/reconciler.pid" && [[ -f $STATE_DIR/http-addr ]]; then
   log "reconciler already running (pid $(recorded_pid "$STATE_DIR/pids/reconciler.pid"))"
 else
-  stop "$STATE_DIR/pids/reconciler.pid" reconciler 40 # a half-started one, if any
+  stop_recorded "$STATE_DIR/pids/reconciler.pid" reconciler 40 # a half-started one, if any
   ensure_api_tls "$STATE_DIR"
   start_reconciler "$STATE_DIR" "$SOCKET" "$RECONCILER_LOG" 1 "$KUBECONFIG"
   wait_reconciler "$STATE_DIR" "$RECONCILER_LOG"

@@ -64,23 +64,27 @@ wait_for() {
   done
 }
 
-# stop NAME: TERM the process recorded for NAME, KILL it after 10 s, forget its pid file.
-stop() {
-  local name=$1 pidf=pids/$1.pid pid exe i
-  [[ -f $pidf ]] || return 0
-  read -r pid exe <"$pidf"
-  if running "$name"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      # A zombie (exited, not yet reaped) has no exe link: it has stopped.
-      [[ -e /proc/$pid/exe ]] || break
-      sleep 0.1
-    done
-    if [[ -e /proc/$pid/exe ]]; then
-      log "$name did not stop within 10 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    log "stopped $name"
+# terminate PID NAME SECONDS: SIGTERM, wait up to SECONDS for the process to end, then SIGKILL.
+terminate() {
+  local pid=$1 name=$2 limit=$3 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < limit * 10; i++)); do
+    # A zombie (exited, not yet reaped) has no exe link: it has stopped.
+    [[ -e /proc/$pid/exe ]] || break
+    sleep 0.1
+  done
+  if [[ -e /proc/$pid/exe ]]; then
+    log "$name did not stop within $limit s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
   fi
+  log "stopped $name"
+}
+
+# stop NAME: terminate the process recorded for NAME (10 s), forget its pid file.
+stop() {
+  local name=$1 pidf=pids/$1.pid pid _
+  [[ -f $pidf ]] || return 0
+  read -r pid _ <"$pidf"
+  if running "$name"; then terminate "$pid" "$name" 10; fi
   rm -f "$pidf"
 }

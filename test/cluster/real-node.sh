@@ -59,16 +59,16 @@ start_in() {
   done
 }
 
-# The forwarded endpoints: name, port on the machine's loopback, port in the node's namespace.
+# The forwarded endpoints: name, port on the machine's loopback, port in the node's namespace
+# (the ports are empty when the cluster's ports file is gone; down() needs the names only).
 forwards() {
-  echo "apiserver $PORT_APISERVER $PORT_APISERVER"
-  echo "kubernetes $PORT_APISERVER 443"
-  echo "registry $PORT_REGISTRY $PORT_REGISTRY"
-  echo "registry-auth $PORT_REGISTRY_AUTH $PORT_REGISTRY_AUTH"
-  echo "http-repo $PORT_HTTP_REPO $PORT_HTTP_REPO"
+  echo "apiserver ${PORT_APISERVER:-} ${PORT_APISERVER:-}"
+  echo "kubernetes ${PORT_APISERVER:-} 443"
+  echo "registry ${PORT_REGISTRY:-} ${PORT_REGISTRY:-}"
+  echo "registry-auth ${PORT_REGISTRY_AUTH:-} ${PORT_REGISTRY_AUTH:-}"
+  echo "http-repo ${PORT_HTTP_REPO:-} ${PORT_HTTP_REPO:-}"
 }
-FORWARD_NAMES=(apiserver kubernetes registry registry-auth http-repo)
-forward_names() { for n in "${FORWARD_NAMES[@]}"; do echo "$NODE-fwd-$n-host $NODE-fwd-$n-node"; done; }
+forward_names() { forwards | while read -r n _; do echo "$NODE-fwd-$n-host $NODE-fwd-$n-node"; done; }
 
 kubectl() { "$(tool_dir kubernetes)/kubectl" --kubeconfig "$CLUSTER_DIR/kubeconfig" "$@"; }
 

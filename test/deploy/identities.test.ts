@@ -10,7 +10,7 @@ import { join, relative, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { clusterEnv, kubeConfig, kubectl, repoRoot, tempNamespace, tokenKubeconfig, waitFor } from '../support/cluster.js';
+import { clusterEnv, kubeConfig, kubectl, namespaceAdmin, repoRoot, tempNamespace, tokenKubeconfig, waitFor } from '../support/cluster.js';
 import { condition, helmReleases, installCrd, type RunningController, startController, waitForCondition } from '../support/controller.js';
 import { buildRunner, type RunningRunner, startRunner } from '../support/runner.js';
 import { apiClient, type ApiController, apiTls, type ApiTls, grantHelmReleases, rpc, serviceAccountToken, startApiController } from '../support/api.js';
@@ -61,7 +61,6 @@ const bindings = (ms: Manifest[]) =>
  */
 async function lockdownApplied(prefix: string) {
   const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
-  const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
   await kubectl(['apply', '--server-side', '--force-conflicts', '-k', resolve(repoRoot, 'deploy/lockdown')], 120_000);
   const reconcilerToken = await waitFor('the reconciler token Secret to be filled', async () => {
     const s = await core.readNamespacedSecret({ namespace: SYSTEM, name: 'planton-helm-reconciler-token' });
@@ -70,15 +69,7 @@ async function lockdownApplied(prefix: string) {
   }, 60_000, 500);
   const runnerToken = (await kubectl(['create', 'token', 'planton-helm-runner', '--namespace', SYSTEM, '--duration', '1h'])).stdout.trim();
   const tenant = await tempNamespace(prefix);
-  await core.createNamespacedServiceAccount({ namespace: tenant.name, body: { metadata: { name: 'helm-deployer' } } });
-  await rbac.createNamespacedRoleBinding({
-    namespace: tenant.name,
-    body: {
-      metadata: { name: 'helm-deployer-admin' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
-      subjects: [{ kind: 'ServiceAccount', name: 'helm-deployer', namespace: tenant.name }],
-    },
-  });
+  await namespaceAdmin(tenant.name, 'helm-deployer');
   return { reconcilerToken, runnerToken, tenant };
 }
 

@@ -6,7 +6,7 @@
 // a way the user can read (condition, reason, message), and B's release never changes.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterEnv, helmHistory as history, kubeConfig, tempNamespace, waitFor } from '../support/cluster.js';
+import { clusterEnv, helmHistory as history, kubeConfig, namespaceAdmin, tempNamespace, waitFor } from '../support/cluster.js';
 import {
   condition,
   eventsFor,
@@ -20,7 +20,6 @@ import { buildRunner, type RunningRunner, startRunner } from '../support/runner.
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
-const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
 const hrs = helmReleases();
 const shard = `tenancy-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -34,15 +33,7 @@ const cleanups: (() => Promise<void>)[] = [];
 async function tenant(prefix: string): Promise<string> {
   const ns = await tempNamespace(prefix);
   cleanups.push(ns.cleanup);
-  await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: 'deployer' } } });
-  await rbac.createNamespacedRoleBinding({
-    namespace: ns.name,
-    body: {
-      metadata: { name: 'deployer-admin' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
-      subjects: [{ kind: 'ServiceAccount', name: 'deployer', namespace: ns.name }],
-    },
-  });
+  await namespaceAdmin(ns.name, 'deployer');
   return ns.name;
 }
 

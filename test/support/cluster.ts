@@ -157,6 +157,23 @@ export async function tempNamespace(prefix: string): Promise<{ name: string; cle
 }
 
 /**
+ * Creates ServiceAccount `name` in `namespace`, bound (RoleBinding `<name>-admin`) to the
+ * ClusterRole `admin` there: it may do anything in that namespace and nothing elsewhere.
+ */
+export async function namespaceAdmin(namespace: string, name: string): Promise<void> {
+  const kc = kubeConfig();
+  await kc.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+  await kc.makeApiClient(k8s.RbacAuthorizationV1Api).createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name: `${name}-admin` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    },
+  });
+}
+
+/**
  * Removes the controller's finalizer from every HelmRelease left in `namespace`: suites stop their
  * controller before deleting their namespace, and a finalizer nobody will handle would keep the
  * namespace Terminating for ever (and the cluster's namespace controller busy).

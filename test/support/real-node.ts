@@ -3,7 +3,7 @@
 // the containers' logs as the kubelet wrote them, and the controller's images in the local
 // registry. The API server cannot reach this kubelet (it lives in a network namespace of its own),
 // so logs are read from the node's pod log directory, as `kubectl logs` would have shown them.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
@@ -19,15 +19,19 @@ const NodeEnv = z.object({
 });
 export type NodeEnv = z.infer<typeof NodeEnv>;
 
+let cached: NodeEnv | undefined;
+
 /** The real node's settings from .cluster/env; throws, saying how to start it, when it is not up. */
 export function realNodeEnv(): NodeEnv {
+  if (cached) return cached;
   const dir = process.env['CLUSTER_DIR'] ?? resolve(repoRoot, '.cluster');
   clusterEnv();
   const parsed = NodeEnv.safeParse(parseEnvFile(readFileSync(resolve(dir, 'env'), 'utf8')));
   if (!parsed.success) {
     throw new Error('the local cluster has no real node: start it with `PLANTON_REAL_NODE=1 make cluster-up` (make test does)');
   }
-  return parsed.data;
+  cached = parsed.data;
+  return cached;
 }
 
 /** The label and taint of the real node. */
@@ -46,13 +50,6 @@ export function containerLog(pod: k8s.V1Pod, container: string, attempt = 0): st
     .split('\n')
     .filter((l) => l.length > 0)
     .map((l) => l.split(' ').slice(3).join(' '));
-}
-
-/** Every pod directory the node's kubelet has written logs for in `namespace` (pod names). */
-export function podsWithLogs(namespace: string): string[] {
-  return readdirSync(realNodeEnv().PLANTON_NODE_POD_LOGS)
-    .filter((d) => d.startsWith(`${namespace}_`))
-    .map((d) => d.split('_')[1]!);
 }
 
 /** The pods of `namespace` matching `labelSelector`. */
